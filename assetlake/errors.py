@@ -1,0 +1,68 @@
+"""The one exception hierarchy of assetlake.
+
+Every message is one line that names the thing, the problem and what to do next; the CLI prints it
+as is. Errors also subclass the matching builtin so callers can catch ``FileExistsError`` etc.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assetlake.problems import Problem
+
+
+class AssetLakeError(Exception):
+    """Base of every error assetlake raises on purpose; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UsageError(AssetLakeError, ValueError):
+    """The command or call was given something it cannot use (bad option, bad query, bad URL)."""
+
+    exit_code = 2
+
+
+class QueryError(UsageError):
+    """A catalogue query that cannot be run (unknown field, bad date, bad sort key)."""
+
+
+class InvalidNameError(AssetLakeError, ValueError):
+    """A string is not a valid asset name; the message says which part is wrong and why."""
+
+
+class MetadataError(AssetLakeError, ValueError):
+    """Sidecars are invalid or disagree with the asset name; ``problems`` lists every one."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class LakeError(AssetLakeError, OSError):
+    """The lake cannot be reached or used: missing bucket, denied access, unreachable endpoint."""
+
+
+class ObjectExistsError(LakeError, FileExistsError):
+    """A create-only write found the object already there (the lake never overwrites)."""
+
+
+class AssetExistsError(AssetLakeError, FileExistsError):
+    """An asset of that name is already committed; assets are immutable."""
+
+
+class AssetNotFoundError(AssetLakeError, FileNotFoundError):
+    """No committed asset of that name in the lake or the catalogue."""
+
+
+class ConflictError(AssetLakeError):
+    """Another upload holds the name with different content, or won the race to commit it."""
+
+
+class IntegrityError(AssetLakeError):
+    """Stored objects do not match the asset's manifest."""
+
+
+class CatalogueError(AssetLakeError):
+    """The local or published catalogue is missing, unreadable or of an unknown version."""

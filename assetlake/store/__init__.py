@@ -1,0 +1,153 @@
+"""The lake's storage layer: all byte I/O goes through :class:`Store`; nothing else imports s3fs/boto3.
+
+A lake is a URL: ``s3://bucket[/prefix]`` (boto3, configured by the standard AWS settings) or a local
+folder (``file:///path`` or a plain path). Writes are create-only: the lake never overwrites an
+object, except under :data:`RESERVED_PREFIX`, where the published catalogue lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from assetlake.errors import UsageError
+
+#: Top-level prefix owned by assetlake itself; it has no '_', so no asset name can take it.
+RESERVED_PREFIX = "assetlake-catalogue/"
+#: Read size for streaming hashes and copies.
+BLOCK = 8 << 20
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object: its key relative to the lake root, size, and backend fingerprint."""
+
+    key: str
+    size: int
+    etag: str | None = None
+
+
+class Store(ABC):
+    """A lake root. Keys are '/'-separated paths relative to it; missing objects read as None."""
+
+    url: str
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise :class:`~assetlake.errors.LakeError` unless the lake exists and can be read."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and fingerprint of an object, or None when it does not exist."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        """Write bytes create-only; raise ObjectExistsError if the key exists."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
+        """Stream a local file to ``key`` create-only; return its SHA-256 computed on the way."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix`` (recursive)."""
+
+    @abstractmethod
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """Names of the immediate sub-folders of ``prefix`` (no trailing '/')."""
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object (for hashing large objects without loading them)."""
+
+    @abstractmethod
+    def same_content(self, info: ObjectInfo, path: Path) -> bool:
+        """Whether stored object ``info`` holds exactly the bytes of local file ``path``."""
+
+    @abstractmethod
+    def create(self) -> None:
+        """Create the lake's bucket or folder (demo and tests; uploads never create lakes)."""
+
+    @property
+    @abstractmethod
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options that let zarr, s3fs or pynwb open this lake's objects in place."""
+
+    @abstractmethod
+    def fsspec_url(self, key: str = "") -> str:
+        """The URL of ``key`` as fsspec, zarr and hdmf-zarr understand it."""
+
+    def get_many(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, bytes | None]]:
+        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive."""
+        with ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(self.get, key): key for key in keys}
+            for future in as_completed(futures):
+                yield futures.pop(future), future.result()
+
+    def sha256(self, key: str) -> str | None:
+        """Re-read an object and hash it (what ``verify`` trusts); None when it is missing."""
+        try:
+            stream = self.open(key)
+        except FileNotFoundError:
+            return None
+        with stream:
+            return _hash_stream(stream, hashlib.sha256()).hexdigest()
+
+    def _check_writable(self, key: str, overwrite: bool) -> None:
+        if overwrite and not key.startswith(RESERVED_PREFIX):
+            raise UsageError(f"refusing to overwrite {key!r}: assets in a lake are immutable")
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """The store for a lake URL: ``s3://bucket[/prefix]``, ``file:///path`` or a local path."""
+    if not url:
+        raise UsageError(
+            "no lake given: pass --lake URL or set ASSETLAKE_LAKE (s3://bucket or a folder)"
+        )
+    if url.startswith("s3://"):
+        from assetlake.store._s3 import S3Store
+
+        return S3Store(url, **options)
+    if "://" in url and not url.startswith("file://"):
+        scheme = url.split("://", 1)[0]
+        raise UsageError(
+            f"lake {url!r}: scheme {scheme!r} is not supported; use s3:// or a local folder"
+        )
+    from assetlake.store._local import LocalStore
+
+    return LocalStore(url.removeprefix("file://"))
+
+
+def lake_from_env(lake: str | None) -> str:
+    """The lake URL from an explicit value or ``ASSETLAKE_LAKE``."""
+    url = lake or os.environ.get("ASSETLAKE_LAKE", "")
+    if not url:
+        raise UsageError(
+            "no lake given: pass --lake URL or set ASSETLAKE_LAKE (s3://bucket or a folder)"
+        )
+    return url
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return _hash_stream(stream, hashlib.sha256()).hexdigest()
+
+
+def _hash_stream(stream: BinaryIO, digest: Any) -> Any:
+    while block := stream.read(BLOCK):
+        digest.update(block)
+    return digest

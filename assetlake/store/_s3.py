@@ -1,0 +1,275 @@
+"""A lake in an S3 bucket, through boto3 (requests) and s3fs (zarr/pynwb reading in place).
+
+Endpoint, region and credentials come from the standard AWS settings (``AWS_ENDPOINT_URL[_S3]``,
+``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``...). botocore's "standard" retry mode retries throttling,
+5xx and dropped connections with exponential backoff, so no retry loop is written here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from assetlake.errors import LakeError, ObjectExistsError
+from assetlake.store import ObjectInfo, ProgressCallback, Store
+
+MiB = 1 << 20
+MAX_PARTS = 10_000
+MIN_PART = 5 * MiB
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def part_size_for(size: int, part_size: int) -> int:
+    """The part size used for a file of ``size`` bytes: ``part_size``, kept within S3's limits
+    (5 MiB to 10,000 parts). Deterministic, so a resumed upload can recompute multipart ETags."""
+    return max(part_size, MIN_PART, math.ceil(size / MAX_PARTS / MiB) * MiB)
+
+
+def s3_etag(path: Path, part_size: int) -> str:
+    """The ETag S3 gives ``path`` uploaded with ``part_size`` parts (MD5, or MD5 of part MD5s)."""
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        if size <= part_size:
+            return hashlib.md5(stream.read()).hexdigest()
+        parts = [hashlib.md5(block).digest() for block in iter(lambda: stream.read(part_size), b"")]
+    return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+
+
+class S3Store(Store):
+    """``s3://bucket[/prefix]``; files over ``part_size`` go up as concurrent multipart uploads
+    with at most ``max_workers`` parts in memory, so memory does not grow with file size."""
+
+    def __init__(self, url: str, *, max_workers: int = 16, part_size: int = 16 * MiB) -> None:
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise LakeError(f"lake {url!r}: no bucket name; use s3://bucket[/prefix]")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.part_size = part_size
+        self.max_workers = max_workers
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 8},
+            max_pool_connections=max(64, max_workers * 2),
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        session = boto3.session.Session()
+        self.client = session.client(
+            "s3", config=config, region_name=session.region_name or "us-east-1"
+        )
+        self._parts = threading.BoundedSemaphore(max_workers)
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="assetlake-part")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    @contextlib.contextmanager
+    def _errors(self, key: str = "") -> Iterator[None]:
+        """Turn botocore failures into one-line LakeErrors that say what to do next."""
+        where = f"{self.url}/{key}" if key else self.url
+        try:
+            yield
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "412") or status == 412:
+                raise ObjectExistsError(f"object {where} already exists") from None
+            if code == "NoSuchBucket":
+                raise LakeError(
+                    f"lake {self.url}: bucket {self.bucket!r} does not exist; create it or fix --lake"
+                ) from None
+            if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise LakeError(
+                    f"{where}: access denied ({code}); check AWS_PROFILE / AWS_ACCESS_KEY_ID and the "
+                    "bucket policy"
+                ) from None
+            raise LakeError(f"{where}: S3 error {code or status}: {error}") from None
+        except NoCredentialsError:
+            raise LakeError(
+                f"lake {self.url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY"
+            ) from None
+        except BotoCoreError as error:
+            raise LakeError(
+                f"lake {self.url}: cannot reach S3 ({error}); check AWS_ENDPOINT_URL and the network"
+            ) from None
+
+    @staticmethod
+    def _missing(error: ClientError) -> bool:
+        return error.response.get("Error", {}).get("Code", "") in _MISSING
+
+    # -- Store ----------------------------------------------------------------------------
+    def check(self) -> None:
+        with self._errors():
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+
+    def create(self) -> None:
+        with self._errors(), contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def get(self, key: str) -> bytes | None:
+        with self._errors(key):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            except ClientError as error:
+                if self._missing(error):
+                    return None
+                raise
+
+    def head(self, key: str) -> ObjectInfo | None:
+        with self._errors(key):
+            try:
+                meta = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as error:
+                if self._missing(error):
+                    return None
+                raise
+        return ObjectInfo(key, meta["ContentLength"], meta["ETag"].strip('"'))
+
+    def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        self._check_writable(key, overwrite)
+        extra = {} if overwrite else {"IfNoneMatch": "*"}
+        with self._errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+
+    def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
+        size = path.stat().st_size
+        part_size = part_size_for(size, self.part_size)
+        digest = hashlib.sha256()
+        if size <= part_size:
+            data = path.read_bytes()
+            digest.update(data)
+            self.put(key, data)
+            if progress:
+                progress(len(data))
+            return digest.hexdigest()
+        with self._errors(key):
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key))
+        upload_id = upload["UploadId"]
+        try:
+            etags = self._upload_parts(key, path, upload_id, part_size, digest, progress)
+            with self._errors(key):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags]},
+                    IfNoneMatch="*",
+                )
+        except BaseException:
+            # Aborting frees the unfinished parts; it never touches a committed object.
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
+                )
+            raise
+        return digest.hexdigest()
+
+    def _upload_parts(
+        self,
+        key: str,
+        path: Path,
+        upload_id: str,
+        part_size: int,
+        digest: Any,
+        progress: ProgressCallback | None,
+    ) -> list[tuple[int, str]]:
+        """Read parts in order (hashing them), send them concurrently; the semaphore caps memory."""
+
+        def send(number: int, data: bytes) -> tuple[int, str]:
+            try:
+                with self._errors(key):
+                    reply = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=self._key(key),
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                    )
+                if progress:
+                    progress(len(data))
+                return number, reply["ETag"]
+            finally:
+                self._parts.release()
+
+        futures = []
+        with open(path, "rb") as stream:
+            for number in range(1, MAX_PARTS + 1):
+                self._parts.acquire()
+                data = stream.read(part_size)
+                if not data:
+                    self._parts.release()
+                    break
+                digest.update(data)
+                futures.append(self._pool.submit(send, number, data))
+                del data
+                if any(f.done() and f.exception() for f in futures[-4:]):
+                    break
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            future.result()
+        return sorted(f.result() for f in futures)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        )
+        start = len(self.prefix)
+        with self._errors(prefix):
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    yield ObjectInfo(item["Key"][start:], item["Size"], item["ETag"].strip('"'))
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix), Delimiter="/"
+        )
+        start = len(self._key(prefix))
+        with self._errors(prefix):
+            return [
+                common["Prefix"][start:].rstrip("/")
+                for page in pages
+                for common in page.get("CommonPrefixes", ())
+            ]
+
+    def open(self, key: str) -> BinaryIO:
+        with self._errors(key):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            except ClientError as error:
+                if self._missing(error):
+                    raise FileNotFoundError(f"{self.url}/{key}") from None
+                raise
+
+    def same_content(self, info: ObjectInfo, path: Path) -> bool:
+        size = path.stat().st_size
+        if info.size != size or info.etag is None:
+            return False
+        part_size = part_size_for(size, self.part_size)
+        if "-" in info.etag:  # multipart: recover the uploader's part size from the part count
+            count = int(info.etag.rsplit("-", 1)[1])
+            if math.ceil(size / part_size) != count:
+                part_size = math.ceil(size / count / MiB) * MiB
+        return s3_etag(path, part_size) == info.etag
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        endpoint = self.client.meta.endpoint_url
+        if endpoint and not endpoint.endswith(".amazonaws.com"):
+            return {"client_kwargs": {"endpoint_url": endpoint}}
+        return {}
+
+    def fsspec_url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self._key(key)}".rstrip("/")

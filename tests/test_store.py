@@ -1,0 +1,66 @@
+"""The storage layer, once for both backends: create-only writes, listing, streaming, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assetlake.errors import LakeError, ObjectExistsError, UsageError
+from assetlake.store import RESERVED_PREFIX, open_store, sha256_file
+
+
+def test_put_is_create_only(lake: str) -> None:
+    store = open_store(lake)
+    store.put("a_b/x.json", b"one")
+    with pytest.raises(ObjectExistsError):
+        store.put("a_b/x.json", b"two")
+    assert store.get("a_b/x.json") == b"one"
+    assert store.get("a_b/missing") is None
+
+
+def test_overwrite_only_under_reserved_prefix(lake: str) -> None:
+    store = open_store(lake)
+    store.put(RESERVED_PREFIX + "c.parquet", b"1")
+    store.put(RESERVED_PREFIX + "c.parquet", b"2", overwrite=True)
+    assert store.get(RESERVED_PREFIX + "c.parquet") == b"2"
+    store.put("asset/x", b"1")
+    with pytest.raises(UsageError, match="immutable"):
+        store.put("asset/x", b"2", overwrite=True)
+
+
+@pytest.mark.parametrize("size", [0, 1000, 5 * (1 << 20) + 17])
+def test_put_file_streams_and_hashes(lake: str, tmp_path: Path, size: int) -> None:
+    store = open_store(lake, **({"part_size": 1 << 20} if lake.startswith("s3") else {}))
+    src = tmp_path / "blob.bin"
+    src.write_bytes(bytes(range(256)) * (size // 256) + b"z" * (size % 256))
+    seen: list[int] = []
+    digest = store.put_file("x/blob.bin", src, progress=seen.append)
+    assert digest == sha256_file(src) == store.sha256("x/blob.bin")
+    assert sum(seen) == size
+    info = store.head("x/blob.bin")
+    assert info is not None and info.size == size
+    assert store.same_content(next(store.list("x/")), src)
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"q" * size)
+    assert size == 0 or not store.same_content(next(store.list("x/")), other)
+    with pytest.raises(ObjectExistsError):
+        store.put_file("x/blob.bin", src)
+
+
+def test_listing(lake: str) -> None:
+    store = open_store(lake)
+    for key in ["a_1/x", "a_1/sub/y", "b_2/z", "stray.txt"]:
+        store.put(key, b"data")
+    assert store.list_dirs() == ["a_1", "b_2"]
+    assert sorted(i.key for i in store.list("a_1/")) == ["a_1/sub/y", "a_1/x"]
+    assert dict(store.get_many(["a_1/x", "nope"])) == {"a_1/x": b"data", "nope": None}
+
+
+def test_missing_lake_is_one_clear_error(tmp_path: Path, moto_server: str) -> None:
+    with pytest.raises(LakeError, match="does not exist"):
+        open_store(str(tmp_path / "nowhere")).check()
+    with pytest.raises(LakeError, match="bucket 'no-such-bucket' does not exist"):
+        open_store("s3://no-such-bucket").check()
+    with pytest.raises(UsageError, match="not supported"):
+        open_store("gs://bucket")
