@@ -1,0 +1,71 @@
+"""``assetlake upload``: validate an asset folder and commit it to a lake, resuming if interrupted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from assetlake.cli.options import lake_option
+
+MB = 1e6
+
+
+@click.command("upload")
+@click.argument("path", type=click.Path(path_type=Path, file_okay=False))
+@lake_option
+@click.option("--dry-run", is_flag=True, help="Print what would be uploaded; write nothing.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: only when stderr is a terminal).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Files uploaded at once.",
+)
+def command(
+    path: Path, lake: str | None, dry_run: bool, progress: bool | None, workers: int
+) -> None:
+    """Validate the asset folder PATH and commit it to the lake.
+
+    Nothing is written if validation fails. The asset becomes visible only once every object and
+    the manifest are stored; an interrupted upload stays invisible, and the same command again
+    resumes it, skipping objects already in the lake. Assets are immutable: a fix is a new
+    derived asset.
+
+    \b
+    Examples:
+      assetlake upload ecephys_123456_2024-03-01_14-05-09 --lake s3://my-lab-data
+      assetlake upload SESSION --lake s3://my-lab-data --dry-run
+    """
+    from assetlake.errors import MetadataError
+    from assetlake.store import lake_from_env
+    from assetlake.upload import upload_folder
+
+    url = lake_from_env(lake)
+    try:
+        result = upload_folder(path, url, dry_run=dry_run, progress=progress, workers=workers)
+    except MetadataError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        raise
+    if dry_run:
+        plan = result.plan
+        click.echo(f"dry run: nothing written\nname:   {result.name}\nlake:   {url}")
+        click.echo(f"upload: {result.uploaded} files ({result.bytes_uploaded / MB:.1f} MB)")
+        click.echo(f"skip:   {result.skipped} files already in the lake")
+        for verb, files in (("upload", plan.upload), ("skip", plan.skip)):
+            for local in files:
+                click.echo(f"  {verb:<6} {local.path} ({local.size} bytes)")
+        return
+    if result.skipped:
+        click.echo(f"resumed: skipped {result.skipped} objects already in the lake")
+    click.echo(
+        f"committed: {result.name} -> {result.url} ({result.uploaded} files uploaded, "
+        f"{result.bytes_uploaded / MB:.1f} MB; {result.objects} files, "
+        f"{result.total_bytes / MB:.1f} MB in all)"
+    )
