@@ -205,7 +205,8 @@ def _message(model: type[Sidecar], kind: str, msg: str, severity: Severity) -> s
         if severity == Severity.WARNING:
             return "has no timezone; read as UTC, write times with an offset such as -08:00"
         return "has no timezone; give the time with an offset, e.g. 2024-03-01T14:05:09-08:00"
-    return f"{msg[:1].lower()}{msg[1:].removeprefix('Value error, ')}; correct the value"
+    msg = msg.removeprefix("Value error, ")
+    return f"{msg[:1].lower()}{msg[1:]}; correct the value"
 
 
 def _locate(loc: tuple[Any, ...], data: Any) -> list[tuple[Any, Any]]:
