@@ -62,6 +62,8 @@ COLUMNS: dict[str, str] = {
     "contents": "JSON",
 }
 JSON_COLUMNS = tuple(name for name, kind in COLUMNS.items() if kind == "JSON")
+_JSON_POSITIONS = tuple(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
+_EMPTY = {"[]": list, "{}": dict}
 
 #: Sort keys users may give, and the index-ordered SQL each one means.
 SORT_KEYS: dict[str, tuple[str, ...]] = {
@@ -78,15 +80,12 @@ CREATE TABLE assets (
     {", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())},
     acquired_at TEXT
 );
-CREATE INDEX assets_acquired ON assets (acquired_at, name);
+CREATE INDEX assets_acquired ON assets (acquired_at, name, level, status, genotype);
 CREATE INDEX assets_subject ON assets (subject_id, acquired_at, name);
 CREATE INDEX assets_project ON assets (project, acquired_at);
-CREATE INDEX assets_species ON assets (species);
 CREATE INDEX assets_genotype ON assets (genotype);
 CREATE INDEX assets_source ON assets (source);
 CREATE INDEX assets_status ON assets (status);
-CREATE INDEX assets_size ON assets (size, name);
-CREATE INDEX assets_processed ON assets (processed, name);
 CREATE TABLE asset_modalities (
     asset INTEGER NOT NULL, modality TEXT NOT NULL, PRIMARY KEY (asset, modality)
 ) WITHOUT ROWID;
@@ -100,6 +99,8 @@ PRAGMA user_version = {VERSION};
 """
 
 _BATCH = 5000
+_WILDCARD = re.compile(r"[*?]")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass
@@ -382,10 +383,10 @@ class Catalogue:
             row = [row_id]
             for column in COLUMNS:
                 value = getattr(record, column)
-                row.append(json.dumps(value) if column in JSON_COLUMNS else value)
+                row.append(_dumps(value) if column in JSON_COLUMNS else value)
             row.append(_sortable(record.acquired))
             assets.append(row)
-            documents.append((row_id, json.dumps(record.metadata)))
+            documents.append((row_id, _dumps(record.metadata)))
             texts.append((row_id, flatten_text(record.name, record.metadata)))
             modalities.extend((row_id, m) for m in dict.fromkeys(record.modalities))
             if record.genotype and record.genotype not in genotypes:
@@ -473,13 +474,15 @@ class Catalogue:
 
     @staticmethod
     def _record(row: tuple[Any, ...], *, full: bool) -> Record:
-        values = dict(zip(COLUMNS, row, strict=False))
-        for column in JSON_COLUMNS:
-            values[column] = json.loads(values[column]) if values[column] else None
-            if values[column] is None:
-                values[column] = {} if column == "schema_versions" else []
-        metadata = json.loads(row[len(COLUMNS)]) if full and row[len(COLUMNS)] else {}
-        return Record(**values, metadata=metadata)
+        values = list(row)
+        for i in _JSON_POSITIONS:
+            text = values[i]
+            values[i] = _EMPTY[text]() if text in _EMPTY else json.loads(text)
+        metadata: dict[str, Any] = {}
+        if full:
+            document = values.pop()
+            metadata = json.loads(document) if document else {}
+        return Record(*values[: len(COLUMNS) - 1], metadata, values[len(COLUMNS) - 1])
 
     def find(
         self,
@@ -545,9 +548,13 @@ class Catalogue:
         prefix = ""
 
         subjects = _as_list(subject)
+        exact = [s for s in subjects if not _WILDCARD.search(s)]
+        patterns = [re.sub(r"([\[\]])", r"[\1]", s) for s in subjects if _WILDCARD.search(s)]
         if subjects:
-            where.append("(" + " OR ".join("a.subject_id GLOB ?" for _ in subjects) + ")")
-            params += [re.sub(r"([\[\]])", r"[\1]", s) for s in subjects]
+            tests = [f"a.subject_id IN ({_placeholders(exact)})"] if exact else []
+            tests += ["a.subject_id GLOB ?"] * len(patterns)
+            where.append("(" + " OR ".join(tests) + ")")
+            params += exact + patterns
         modalities = _as_list(modality)
         if modalities:
             where.append(
