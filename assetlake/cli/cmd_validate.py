@@ -23,19 +23,21 @@ def command(path: Path, as_json: bool) -> None:
     Example:
       assetlake validate examples/ecephys_123456_2024-03-01_14-05-09
     """
+    from assetlake.errors import MetadataError
     from assetlake.validate import validate_folder
 
     report = validate_folder(path)
+    name = report.to_dict()["name"]
+    errors = [p for p in report.problems if p.severity == "error"]
+    counted = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
-        name = report.to_dict()["name"]
-        errors = sum(p.severity == "error" for p in report.problems)
-        if report.ok:
-            click.echo(f"valid: {name}")
-        else:
-            click.echo(f"invalid: {name} ({errors} problem{'s' if errors != 1 else ''})")
+        click.echo(f"valid: {name}" if report.ok else f"invalid: {name} ({counted})")
         for problem in report.problems:
             click.echo(str(problem))
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        raise MetadataError(
+            f"asset folder {name} is invalid ({counted}); fix them and run assetlake validate again",
+            errors,
+        )
