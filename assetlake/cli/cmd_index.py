@@ -1,0 +1,58 @@
+"""``assetlake index``: crawl a lake into the local catalogue, and optionally publish it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from assetlake.cli.options import lake_option
+
+
+@click.command("index")
+@lake_option
+@click.option(
+    "--catalogue",
+    "catalogue_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="The local SQLite catalogue (default: one per lake under $ASSETLAKE_CACHE).",
+)
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Also write the catalogue into the lake (assetlake-catalogue/) for everyone to fetch.",
+)
+@click.option("--full", is_flag=True, help="Re-read every asset, not only the new ones.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=32,
+    show_default=True,
+    help="Concurrent requests.",
+)
+def command(
+    lake: str | None, catalogue_path: Path | None, publish: bool, full: bool, workers: int
+) -> None:
+    """Catalogue every committed asset of a lake (only new ones, unless --full).
+
+    \b
+    Examples:
+      assetlake index --lake s3://my-lab-data
+      assetlake index --lake s3://my-lab-data --publish   # share it: find works anywhere
+    """
+    from assetlake.catalogue import Catalogue, default_catalogue_path
+    from assetlake.index import index_lake
+    from assetlake.publish import publish_catalogue
+    from assetlake.store import lake_from_env, open_store
+
+    url = lake_from_env(lake)
+    store = open_store(url)
+    catalogue = Catalogue(catalogue_path or default_catalogue_path(url))
+    try:
+        stats = index_lake(store, catalogue, full=full, workers=workers)
+        click.echo(stats.summary())
+        if publish:
+            click.echo(publish_catalogue(catalogue, store).summary())
+    finally:
+        catalogue.close()

@@ -1,0 +1,378 @@
+"""Crawling a lake into the local catalogue: one GET per committed asset, incremental, tolerant.
+
+Assets are immutable, so a re-index reads only the names the catalogue does not know yet and drops
+those that disappeared; an unchanged lake costs listing requests only. An assetlake asset is read
+from its consolidated ``metadata.nd.json`` alone. A folder without one is listed once: a claim
+means an upload in progress (never catalogued), ``data_description.json`` a foreign asset whose
+sidecars are then read one by one. Nothing one asset holds (bad JSON, bad bytes, a huge file) can
+stop the crawl or hide another asset: it becomes an ``invalid`` record with its problems.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from assetlake.asset import (
+    CLAIM,
+    COMMIT,
+    FOREIGN_SIDECAR_FILES,
+    SIDECAR_FILES,
+    sidecar_key,
+    summarise_contents,
+)
+from assetlake.catalogue import Catalogue, Record
+from assetlake.naming import AssetName, NameKind, is_asset_name, parse_name
+from assetlake.problems import Problem, Severity
+from assetlake.store import Store, open_store
+
+#: Metadata files larger than this are not read (a sidecar is kilobytes; this is a broken upload).
+MAX_METADATA_BYTES = 16 << 20
+#: Records are written to the catalogue in batches, so memory stays flat however big the lake.
+BATCH = 500
+
+VALID, INVALID, UNVERIFIED = "valid", "invalid", "unverified"
+_READABLE = (*SIDECAR_FILES, *FOREIGN_SIDECAR_FILES)
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What one crawl did; ``summary`` is the line ``assetlake index`` prints."""
+
+    new: int
+    removed: int
+    total: int
+    invalid: int
+    unverified: int
+    skipped: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"indexed {self.new} new, removed {self.removed}, {self.total} total "
+            f"({self.invalid} invalid, {self.unverified} unverified) in {self.seconds:.2f} s"
+        )
+
+
+def index_lake(
+    lake: str | Store,
+    catalogue: Catalogue,
+    *,
+    full: bool = False,
+    workers: int = 32,
+    max_bytes: int = MAX_METADATA_BYTES,
+) -> IndexStats:
+    """Bring ``catalogue`` up to date with the lake; ``full`` re-reads assets already known."""
+    started = time.perf_counter()
+    store = open_store(lake) if isinstance(lake, str) else lake
+    store.check()
+    names = [name for name in store.list_dirs() if is_asset_name(name)]
+    known = catalogue.known_names()
+    gone = sorted(known - set(names))
+    todo = names if full else [name for name in names if name not in known]
+    crawler = _Crawler(store, workers, max_bytes)
+    written = 0
+    for batch in _batches(crawler.records(todo), BATCH):
+        catalogue.upsert(batch)
+        written += len(batch)
+    if gone:
+        catalogue.remove(gone)
+    catalogue.set_meta("origin", "index")
+    catalogue.set_meta("lake", store.url)
+    catalogue.set_meta("indexed", datetime.now().astimezone().isoformat(timespec="seconds"))
+    counts = _status_counts(catalogue)
+    return IndexStats(
+        new=written,
+        removed=len(gone),
+        total=sum(counts.values()),
+        invalid=counts.get(INVALID, 0),
+        unverified=counts.get(UNVERIFIED, 0),
+        skipped=len(todo) - written,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _status_counts(catalogue: Catalogue) -> dict[str, int]:
+    """Counted in SQL: loading every record to count them would cost more than the re-index."""
+    return dict(catalogue.db.execute("SELECT status, count(*) FROM assets GROUP BY status"))
+
+
+def _batches(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Pending:
+    """A folder whose consolidated document did not settle it: it needs a listing."""
+
+    name: str
+    document: dict[str, Any] | None
+    problems: list[Problem] = field(default_factory=list)
+    objects: dict[str, int] = field(default_factory=dict)
+    sidecars: dict[str, Any] = field(default_factory=dict)
+
+
+class _Crawler:
+    def __init__(self, store: Store, workers: int, max_bytes: int) -> None:
+        self.store = store
+        self.workers = workers
+        self.max_bytes = max_bytes
+
+    def records(self, names: list[str]) -> Iterator[Record]:
+        """One GET of ``metadata.nd.json`` per name; the rest are listed afterwards."""
+        pending: list[_Pending] = []
+        keys = [f"{name}/{COMMIT}" for name in names]
+        for key, data in self.store.get_many(keys, workers=self.workers):
+            name = key.removesuffix(f"/{COMMIT}")
+            if data is None:
+                pending.append(_Pending(name, None))
+                continue
+            document, problem = read_json(COMMIT, data, self.max_bytes)
+            if document is not None and isinstance(document.get("assetlake"), dict):
+                yield self._assetlake_record(name, document)
+            else:
+                pending.append(_Pending(name, document, [problem] if problem else []))
+        for start in range(0, len(pending), BATCH):
+            yield from self._listed_records(pending[start : start + BATCH])
+
+    def _assetlake_record(self, name: str, document: dict[str, Any]) -> Record:
+        summary = document["assetlake"]
+        sidecars = _sidecars_in(document)
+        problems = _validate(name, sidecars)
+        contents = summary.get("contents")
+        return _record(
+            self.store,
+            name,
+            sidecars,
+            document,
+            status=VALID if not _has_errors(problems) else INVALID,
+            problems=problems,
+            size=_int(summary.get("size")),
+            objects=_int(summary.get("objects")),
+            contents=contents if isinstance(contents, list) else [],
+        )
+
+    def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
+        """List each folder (one request), then GET the sidecars of the foreign ones at once."""
+        with ThreadPoolExecutor(self.workers) as pool:
+            listings = pool.map(lambda p: list(self.store.list(p.name + "/")), pending)
+            for item, listing in zip(pending, listings, strict=True):
+                start = len(item.name) + 1
+                item.objects = {info.key[start:]: info.size for info in listing}
+        assets = [item for item in pending if self._is_asset(item)]
+        wanted: dict[str, _Pending] = {}
+        for item in assets:
+            if item.document is not None:
+                item.sidecars = _sidecars_in(item.document)
+            for filename in _READABLE:
+                size = item.objects.get(filename)
+                if size is None or filename in item.sidecars:
+                    continue
+                if size > self.max_bytes:
+                    item.problems.append(_too_big(filename, size, self.max_bytes))
+                else:
+                    wanted[f"{item.name}/{filename}"] = item
+        for key, data in self.store.get_many(wanted, workers=self.workers):
+            item = wanted[key]
+            filename = key[len(item.name) + 1 :]
+            if data is None:
+                continue
+            document, problem = read_json(filename, data, self.max_bytes)
+            if problem:
+                item.problems.append(problem)
+            elif document is not None:
+                item.sidecars[filename] = document
+        for item in assets:
+            yield self._foreign_record(item)
+
+    @staticmethod
+    def _is_asset(item: _Pending) -> bool:
+        """A folder whose commit document we read (even broken), or a foreign one with sidecars;
+        not an upload in progress, nor one committed since our GET (the next crawl reads it)."""
+        if item.document is not None or item.problems:
+            return True
+        return not {CLAIM, COMMIT} & item.objects.keys() and "data_description.json" in item.objects
+
+    def _foreign_record(self, item: _Pending) -> Record:
+        broken = bool(item.problems)
+        problems = [*item.problems, *_validate(item.name, item.sidecars)]
+        document = dict(item.document or {"name": item.name})
+        for filename, sidecar in item.sidecars.items():
+            document.setdefault(sidecar_key(filename), sidecar)
+        return _record(
+            self.store,
+            item.name,
+            item.sidecars,
+            document,
+            status=INVALID if broken else UNVERIFIED,
+            problems=problems,
+            size=sum(item.objects.values()),
+            objects=len(item.objects),
+            contents=summarise_contents(item.objects),
+        )
+
+
+def read_json(
+    filename: str, data: bytes, max_bytes: int
+) -> tuple[dict[str, Any] | None, Problem | None]:
+    """A metadata file's JSON object, or the problem that makes it unreadable."""
+    if len(data) > max_bytes:
+        return None, _too_big(filename, len(data), max_bytes)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return None, Problem(
+            filename,
+            "",
+            f"not UTF-8 text ({error.reason} at byte {error.start}); re-export it as UTF-8 JSON",
+        )
+    except json.JSONDecodeError as error:
+        return None, Problem(
+            filename,
+            "",
+            f"malformed JSON ({error.msg} at line {error.lineno} column {error.colno}); fix the file",
+        )
+    if not isinstance(document, dict):
+        return None, Problem(filename, "", "expected a JSON object", type(document).__name__)
+    return document, None
+
+
+def _too_big(filename: str, size: int, max_bytes: int) -> Problem:
+    return Problem(
+        filename,
+        "",
+        f"{size} bytes is over the {max_bytes}-byte limit for metadata; not read",
+        size,
+    )
+
+
+def _sidecars_in(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        filename: document[sidecar_key(filename)]
+        for filename in _READABLE
+        if isinstance(document.get(sidecar_key(filename)), dict)
+    }
+
+
+def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
+    """Validation problems; a validator failure on odd input is one more problem, never a stop."""
+    from assetlake.validate import validate_documents
+
+    try:
+        return list(validate_documents(name, sidecars).problems)
+    except Exception as error:
+        return [Problem("", "", f"could not be validated: {type(error).__name__}: {error}")]
+
+
+def _has_errors(problems: list[Problem]) -> bool:
+    return any(p.severity == Severity.ERROR for p in problems)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _record(
+    store: Store,
+    name: str,
+    sidecars: dict[str, Any],
+    document: dict[str, Any],
+    *,
+    status: str,
+    problems: list[Problem],
+    size: int,
+    objects: int,
+    contents: list[dict[str, Any]],
+) -> Record:
+    parsed = parse_name(name)
+    return Record(
+        **record_fields(parsed, sidecars),
+        name=name,
+        url=f"{store.url}/{name}",
+        size=size,
+        objects=objects,
+        schema_versions={
+            filename: str(doc["schema_version"])
+            for filename, doc in sidecars.items()
+            if doc.get("schema_version") is not None
+        },
+        status=status,
+        problems=[p.to_dict() for p in problems],
+        metadata=document,
+        contents=contents,
+    )
+
+
+def record_fields(parsed: AssetName, sidecars: Mapping[str, Any]) -> dict[str, Any]:
+    """The searchable fields, read tolerantly from aind-data-schema v1/v2 or assetlake shapes."""
+    description = _dict(sidecars.get("data_description.json"))
+    subject = _dict(sidecars.get("subject.json"))
+    derived = parsed.kind == NameKind.DERIVED
+    modalities = _words(description.get("modalities") or description.get("modality"))
+    if not modalities and parsed.modality:
+        modalities = [parsed.modality]
+    acquisition = _dict(sidecars.get("acquisition.json"))
+    acquired = _first_time(
+        acquisition.get("acquisition_start_time"),
+        acquisition.get("session_start_time"),
+        _dict(sidecars.get("session.json")).get("session_start_time"),
+        None if derived else description.get("creation_time"),
+    )
+    processed = _first_time(description.get("creation_time")) if derived else None
+    return {
+        "level": parsed.kind.value,
+        "modalities": modalities,
+        "subject_id": _text(subject.get("subject_id") or description.get("subject_id"))
+        or parsed.subject_id,
+        "acquired": acquired or parsed.acquired.isoformat(),
+        "project": _text(description.get("project_name") or description.get("project")),
+        "species": _text(subject.get("species"), ("name",)),
+        "sex": _text(subject.get("sex")),
+        "genotype": _text(subject.get("genotype")),
+        "institution": _text(description.get("institution")),
+        "investigators": _words(description.get("investigators"), ("name",)),
+        "source": str(parsed.source) if parsed.source else None,
+        "label": parsed.label,
+        "processed": processed or (parsed.created.isoformat() if parsed.created else None),
+    }
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any, keys: tuple[str, ...] = ("abbreviation", "name")) -> str | None:
+    """A string from a string, or from an AIND object (its first non-empty ``keys``)."""
+    if isinstance(value, dict):
+        value = next((value[key] for key in keys if value.get(key)), None)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value) or None
+    return None
+
+
+def _words(value: Any, keys: tuple[str, ...] = ("abbreviation", "name")) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [word for word in (_text(item, keys) for item in items) if word]
+
+
+def _first_time(*values: Any) -> str | None:
+    """The first value that is an ISO time, normalised (AIND writes them tz-aware)."""
+    for value in values:
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value).isoformat()
+            except ValueError:
+                continue
+    return None
