@@ -17,7 +17,7 @@ import numpy as np
 import zarr
 
 from assetlake.naming import AssetName
-from assetlake.schema import dump_sidecar
+from assetlake.schema import Sidecar, dump_sidecar
 from assetlake.schema.samples import derived_sidecars, raw_sidecars
 
 HERE = Path(__file__).resolve().parent
@@ -27,20 +27,29 @@ SORTED = datetime(2024, 3, 2, 9, 30, 0, tzinfo=PACIFIC)
 SAMPLE_RATE = 30_000.0
 
 
+RAW = AssetName.raw("ecephys", "123456", ACQUIRED)
+SPIKES = RAW.derive("spikes", SORTED)
+
+
+def sidecars() -> dict[str, dict[str, Sidecar]]:
+    """The sidecars of each example asset, by asset name (the test of the examples uses it too)."""
+    return {
+        str(RAW): raw_sidecars(RAW, ACQUIRED),
+        str(SPIKES): derived_sidecars(SPIKES, SORTED, parameters={"detect_threshold_uv": -300.0}),
+    }
+
+
 def main() -> None:
-    raw = AssetName.raw("ecephys", "123456", ACQUIRED)
-    spikes = raw.derive("spikes", SORTED)
+    raw, spikes = RAW, SPIKES
     traces, times = _signals()
-    folder = _write(str(raw), raw_sidecars(raw, ACQUIRED))
+    models = sidecars()
+    folder = _write(str(raw), models[str(raw)])
     array = zarr.open_array(
         str(folder / "ecephys.zarr"), mode="w", shape=traces.shape, chunks=(1000, 8), dtype="int16"
     )
     array[:] = traces
     array.attrs.update({"sampling_rate_hz": SAMPLE_RATE, "units": "uV", "channels": 8})
-    folder = _write(
-        str(spikes),
-        derived_sidecars(spikes, SORTED, parameters={"detect_threshold_uv": -300.0}),
-    )
+    folder = _write(str(spikes), models[str(spikes)])
     array = zarr.open_array(
         str(folder / "spikes.zarr"),
         mode="w",
@@ -64,11 +73,11 @@ def _signals() -> tuple[np.ndarray, np.ndarray]:
     return traces.astype("int16"), found / SAMPLE_RATE
 
 
-def _write(name: str, sidecars: dict) -> Path:
+def _write(name: str, models: dict[str, Sidecar]) -> Path:
     folder = HERE / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
-    for filename, model in sidecars.items():
+    for filename, model in models.items():
         (folder / filename).write_text(dump_sidecar(model), encoding="utf-8")
     return folder
 

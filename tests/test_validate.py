@@ -269,3 +269,21 @@ def test_cli_validate_without_path_exits_2(cli) -> None:
     result = cli("validate")
     assert result.code == 2
     assert "Missing argument 'PATH'" in result.err
+
+
+def test_checked_in_examples_match_make_examples() -> None:
+    """Fails when the models changed without ``examples/make_examples.py`` being run and committed."""
+    import importlib.util
+
+    from assetlake.schema import dump_sidecar
+
+    spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = module.sidecars()
+    assert sorted(expected) == [RAW, DERIVED]
+    for name, models in expected.items():
+        for filename, model in models.items():
+            assert (EXAMPLES / name / filename).read_text() == dump_sidecar(model), (
+                f"{name}/{filename}"
+            )
