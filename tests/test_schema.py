@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -130,6 +130,15 @@ def test_naive_time_rejected_on_write_and_read_as_utc(filename: str, path: list)
     for key in path:
         read = read[key]
     assert read == "2024-03-01T23:00:00Z"
+
+
+def test_date_only_time_is_read_as_utc_midnight() -> None:
+    data = {**sample("data_description.json"), "creation_time": "2024-03-01"}
+    model, problems = read_sidecar("data_description.json", data)
+    assert model.creation_time == datetime(2024, 3, 1, tzinfo=UTC)
+    assert [(p.path, p.severity, p.value) for p in problems] == [
+        ("creation_time", "warning", "2024-03-01")
+    ]
 
 
 def test_naive_python_datetime_is_rejected_by_dump() -> None:

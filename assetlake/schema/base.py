@@ -167,9 +167,12 @@ def read_tolerant(
 
 
 def _as_utc(moment: Any) -> Any:
-    if isinstance(moment, datetime):
-        return moment.replace(tzinfo=UTC)
-    return f"{moment}Z"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return f"{moment}Z"
+    return moment.replace(tzinfo=UTC) if isinstance(moment, datetime) else moment
 
 
 def error_problems(
