@@ -6,7 +6,7 @@ For each catalogue size, every query shape runs many times in-process with varyi
 subprocess. Built catalogues are cached under ``--cache`` so re-runs are quick.
 
     .venv/bin/python -m benchmarks.find            # 100,000 and 1,000,000 assets
-    .venv/bin/python -m benchmarks.find --quick    # 20,000 assets, seconds
+    .venv/bin/python -m benchmarks.find --quick    # 10,000 assets, seconds
 """
 
 from __future__ import annotations
@@ -163,7 +163,9 @@ def baseline(parquet: Path, params: dict[str, Any]) -> list[str]:
     return list(hits.name)
 
 
-def bench_size(n: int, cache: Path, repeat: int, baseline_repeat: int) -> dict[str, Any]:
+def bench_size(
+    n: int, cache: Path, repeat: int, baseline_repeat: int, cli_runs: int
+) -> dict[str, Any]:
     sqlite_path, parquet_path, build_seconds = build(n, cache)
     result: dict[str, Any] = {
         "assets": n,
@@ -182,8 +184,9 @@ def bench_size(n: int, cache: Path, repeat: int, baseline_repeat: int) -> dict[s
             sql, params = catalogue.query(**variants[0], limit=LIMIT)
             plan = [row[3] for row in catalogue.db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
             ours = _percentiles(samples)
+            base_runs = iter(runs)
             base_samples, base_found = _time(
-                lambda it=iter(runs): baseline(parquet_path, next(it)), baseline_repeat
+                lambda it=base_runs: baseline(parquet_path, next(it)), baseline_repeat
             )
             base = _percentiles(base_samples)
             agree = all([r.name for r in a] == b for a, b in zip(found, base_found, strict=False))
@@ -197,7 +200,7 @@ def bench_size(n: int, cache: Path, repeat: int, baseline_repeat: int) -> dict[s
                 "plan": plan,
             }
         subject = query_shapes(catalogue)["subject"][0]["subject"]
-    result["cli"] = cli_end_to_end(sqlite_path, subject)
+    result["cli"] = cli_end_to_end(sqlite_path, subject, cli_runs)
     return result
 
 
@@ -234,7 +237,7 @@ def verdict(sizes: list[dict[str, Any]]) -> dict[str, bool]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one small catalogue (20,000 assets)")
+    parser.add_argument("--quick", action="store_true", help="one small catalogue (10,000 assets)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "find.json")
     parser.add_argument(
         "--cache",
@@ -244,9 +247,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="where built catalogues are kept between runs",
     )
     args = parser.parse_args(argv)
-    sizes = [20_000] if args.quick else [100_000, 1_000_000]
-    repeat, baseline_repeat = (100, 3) if args.quick else (400, 5)
-    results = [bench_size(n, args.cache, repeat, baseline_repeat) for n in sizes]
+    sizes = [10_000] if args.quick else [100_000, 1_000_000]
+    repeat, baseline_repeat, cli_runs = (50, 3, 5) if args.quick else (400, 5, 10)
+    results = [bench_size(n, args.cache, repeat, baseline_repeat, cli_runs) for n in sizes]
     report = {
         "benchmark": "find",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "sqlite": __import__("sqlite3").sqlite_version,
-        },  # fmt: skip
+        },
         "quick": args.quick,
         "limit": LIMIT,
         "targets": TARGETS,

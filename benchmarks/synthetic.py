@@ -142,7 +142,7 @@ def _record(
             }
         ]
         if status == "invalid"
-        else [],  # fmt: skip
+        else [],
         metadata=metadata,
         contents=contents,
         **base,
