@@ -1,0 +1,195 @@
+"""The published catalogue: Parquet in the lake, read by DuckDB and pandas, fetched by ``find``."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
+
+from assetlake.catalogue import Catalogue, default_catalogue_path
+from assetlake.errors import CatalogueError
+from assetlake.index import index_lake
+from assetlake.publish import (
+    ASSETS,
+    FILES,
+    MANIFEST,
+    PREFIX,
+    asset_columns,
+    ensure_catalogue,
+    publish_catalogue,
+)
+from assetlake.store import RESERVED_PREFIX, Store, open_store
+
+
+def indexed_lake(store: Store, path: Path) -> Catalogue:
+    commit(
+        store,
+        RAW,
+        sample_sidecars(RAW),
+        {"ecephys.zarr/.zarray": b"{}", "ecephys.zarr/0.0": b"x" * 64},
+    )
+    commit(store, DERIVED, sample_sidecars(DERIVED))
+    put_files(store, V1, {f: json.dumps(d).encode() for f, d in V1_SIDECARS.items()})
+    catalogue = Catalogue(path)
+    index_lake(store, catalogue)
+    return catalogue
+
+
+def test_publish_writes_parquet_then_manifest(lake: str, tmp_path: Path) -> None:
+    store = open_store(lake)
+    with indexed_lake(store, tmp_path / "c.sqlite") as catalogue:
+        puts: list[str] = []
+        original = type(store).put
+
+        def put(self: Store, key: str, data: bytes, *, overwrite: bool = False) -> None:
+            puts.append(key)
+            original(self, key, data, overwrite=overwrite)
+
+        store.__class__ = type("Recording", (type(store),), {"put": put})
+        stats = publish_catalogue(catalogue, store)
+        records = {r.name: r for r in catalogue.records()}
+
+        assert puts == [ASSETS, FILES, MANIFEST]
+        assert PREFIX == RESERVED_PREFIX
+        files_count = sum(len(r.contents) for r in records.values())
+        assert (stats.assets, stats.files) == (3, files_count)
+        assert (
+            stats.summary() == f"published 3 assets ({files_count} files) to {store.url}/{PREFIX}"
+        )
+        manifest = json.loads(store.get(MANIFEST))
+        assert manifest["format_version"] == "1" and manifest["lake"] == store.url
+        assert (manifest["assets"], manifest["files"]) == (3, files_count)
+        assert manifest["status"] == {"valid": 2, "unverified": 1}
+
+        assets = pq.read_table(io.BytesIO(store.get(ASSETS))).to_pandas()
+        assert list(assets.columns) == [column for column, _ in asset_columns()]
+        row = assets.set_index("name").loc[V1]
+        assert list(row["investigators"]) == ["Ada Lovelace"] and row["status"] == "unverified"
+        assert json.loads(row["problems"]) == records[V1].problems
+        assert json.loads(row["metadata"]) == records[V1].metadata
+        assert json.loads(row["schema_versions"]) == records[V1].schema_versions
+        assert int(row["size"]) == records[V1].size
+
+        # Overwriting is allowed under the reserved prefix only, so publishing again works.
+        publish_catalogue(catalogue, store)
+        assert catalogue.meta("published_etag") is not None
+
+
+def test_duckdb_reads_the_published_files(local_lake: str, tmp_path: Path) -> None:
+    store = open_store(local_lake)
+    with indexed_lake(store, tmp_path / "c.sqlite") as catalogue:
+        publish_catalogue(catalogue, store)
+        sizes = {r.name: r.size for r in catalogue.records()}
+    root = Path(local_lake)
+    assets = duckdb.sql(
+        f"SELECT name, status, modalities FROM read_parquet('{root / ASSETS}') ORDER BY name"
+    ).fetchall()
+    assert assets == [
+        (RAW, "valid", ["ecephys"]),
+        (DERIVED, "valid", ["ecephys"]),
+        (V1, "unverified", ["ecephys"]),
+    ]
+    totals = duckdb.sql(
+        f"SELECT asset, sum(size)::BIGINT FROM read_parquet('{root / FILES}') GROUP BY asset"
+    ).fetchall()
+    assert dict(totals) == sizes
+    zarr = duckdb.sql(
+        f"SELECT format, size, objects FROM read_parquet('{root / FILES}') "
+        f"WHERE asset = '{RAW}' AND path = 'ecephys.zarr'"
+    ).fetchall()
+    assert zarr == [("zarr", 66, 2)]
+
+
+def test_find_on_a_clean_machine_fetches_once(
+    lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(lake)
+    commit(store, RAW, sample_sidecars(RAW))
+    steward = tmp_path / "steward.sqlite"
+    published = cli("index", "--lake", lake, "--catalogue", steward, "--publish")
+    assert published.code == 0, published.err
+    assert published.out.splitlines()[1] == f"published 1 assets (7 files) to {store.url}/{PREFIX}"
+
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "clean-machine"))
+    local = default_catalogue_path(lake)
+    assert not local.exists()
+    first = cli("find", "--lake", lake, "--format", "names")
+    assert (first.code, first.out, first.err) == (0, f"{RAW}\n", "")
+    with Catalogue(local, readonly=True) as fetched:
+        assert fetched.meta("origin") == "published"
+    fetched_at = (local.stat().st_ino, local.stat().st_mtime_ns)
+
+    second = cli("find", "--lake", lake, "--format", "names")
+    assert second.out == f"{RAW}\n"
+    assert (local.stat().st_ino, local.stat().st_mtime_ns) == fetched_at
+
+    commit(store, DERIVED, sample_sidecars(DERIVED))
+    assert cli("index", "--lake", lake, "--catalogue", steward, "--publish").code == 0
+    third = cli("find", "--lake", lake, "--format", "names", "--sort", "name")
+    assert third.out == f"{RAW}\n{DERIVED}\n"
+    assert (local.stat().st_ino, local.stat().st_mtime_ns) != fetched_at
+
+
+def test_no_published_catalogue_is_one_line(
+    lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+    result = cli("find", "--lake", lake)
+    assert result.code == 1 and result.out == ""
+    assert result.err == (
+        f"assetlake: error: no catalogue for lake {lake}: run `assetlake index --lake {lake}`, "
+        "or ask its steward to run `assetlake index --publish`\n"
+    )
+    assert not default_catalogue_path(lake).exists()
+
+
+def test_unreadable_published_catalogue_is_an_error(lake: str, tmp_path: Path) -> None:
+    store = open_store(lake)
+    store.put(MANIFEST, json.dumps({"format_version": "99"}).encode())
+    with pytest.raises(CatalogueError, match="has format '99', this assetlake reads '1'"):
+        ensure_catalogue(lake, tmp_path / "cache" / "c.sqlite")
+    store.put(MANIFEST, json.dumps({"format_version": "1"}).encode(), overwrite=True)
+    with pytest.raises(CatalogueError, match=r"has no assetlake-catalogue/assets\.parquet"):
+        ensure_catalogue(lake, tmp_path / "cache" / "c.sqlite")
+    store.put(ASSETS, b"not parquet")
+    with pytest.raises(CatalogueError, match=r"assets\.parquet is unreadable"):
+        ensure_catalogue(lake, tmp_path / "cache" / "c.sqlite")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_indexed_catalogue_is_used_without_requests_or_heavy_imports(
+    local_lake: str, tmp_path: Path
+) -> None:
+    store = open_store(local_lake)
+    path = tmp_path / "c.sqlite"
+    indexed_lake(store, path).close()
+    assert ensure_catalogue("s3://no-such-bucket-anywhere", path) == path
+    script = (
+        "import sys; from pathlib import Path; from assetlake.publish import ensure_catalogue; "
+        f"ensure_catalogue('s3://no-such-bucket', Path({str(path)!r})); "
+        "print(sorted(m for m in ('boto3', 'pyarrow', 'pydantic') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "[]\n"
+
+
+def test_local_copy_kept_when_the_published_one_disappears(local_lake: str, tmp_path: Path) -> None:
+    store = open_store(local_lake)
+    with indexed_lake(store, tmp_path / "steward.sqlite") as catalogue:
+        publish_catalogue(catalogue, store)
+    path = tmp_path / "fetched.sqlite"
+    assert ensure_catalogue(local_lake, path) == path
+    (Path(local_lake) / MANIFEST).unlink()
+    assert ensure_catalogue(local_lake, path) == path
+    with Catalogue(path, readonly=True) as fetched:
+        assert fetched.count() == 3
