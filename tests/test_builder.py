@@ -64,7 +64,6 @@ def test_raw_asset_with_every_format_is_committed(lake: str, tmp_path: Path) -> 
         assert staged.name == RAW == asset.name
         asset.write_array("behavior.zarr", "traces", data, sampling_rate=RATE)
         asset.write_array("behavior.zarr", "wheel", np.arange(50, dtype=np.float32))
-        asset.write_nwb(nwbfile_with_series(data))
         asset.write_ome_zarr(np.ones((4, 8, 8), np.uint16), voxel_size=(2.0, 1.0, 1.0), levels=2)
         asset.add_file(video, "videos/face.mp4")
         result = asset.commit(lake)
@@ -76,7 +75,6 @@ def test_raw_asset_with_every_format_is_committed(lake: str, tmp_path: Path) -> 
     formats = {entry["path"]: entry["format"] for entry in doc["assetlake"]["contents"]}
     assert {k: v for k, v in formats.items() if not k.endswith(".json")} == {
         "behavior.zarr": "zarr",
-        "ecephys.nwb.zarr": "nwb-zarr",
         "volume.ome.zarr": "ome-zarr",
         "videos": "file",
     }
