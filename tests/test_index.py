@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from factories import make_derived_asset, make_raw_asset
 
 from assetlake.asset import CLAIM, COMMIT, consolidate
 from assetlake.catalogue import Catalogue
@@ -20,6 +21,7 @@ from assetlake.naming import parse_name
 from assetlake.schema import dump_sidecar
 from assetlake.schema.samples import derived_sidecars, raw_sidecars
 from assetlake.store import Store, open_store
+from assetlake.upload import upload_folder
 from assetlake.validate import validate_documents
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -383,3 +385,26 @@ def test_index_cli_bad_inputs(
     assert "folder does not exist" in folder.err
     scheme = cli("index", "--lake", "gs://bucket")
     assert scheme.code == 2 and "scheme 'gs' is not supported" in scheme.err
+
+
+def test_uploaded_assets_are_indexed_valid(lake: str, catalogue: Catalogue, tmp_path: Path) -> None:
+    raw = make_raw_asset(tmp_path / "staging")
+    derived = make_derived_asset(tmp_path / "staging", raw.name, label="sorted")
+    upload_folder(raw, lake, progress=False)
+    upload_folder(derived, lake, progress=False)
+    store = open_store(lake)
+
+    assert (
+        index_lake(store, catalogue)
+        .summary()
+        .startswith("indexed 2 new, removed 0, 2 total (0 invalid, 0 unverified) in ")
+    )
+    for folder in (raw, derived):
+        record = catalogue.get(folder.name)
+        summary = json.loads(store.get(f"{folder.name}/{COMMIT}"))["assetlake"]
+        assert (record.status, record.problems) == ("valid", [])
+        assert (record.size, record.objects) == (summary["size"], summary["objects"])
+        assert record.contents == summary["contents"]
+    assert catalogue.get(derived.name).source == raw.name
+    zarr = [c for c in catalogue.get(raw.name).contents if c["path"] == "ecephys.zarr"]
+    assert [c["format"] for c in zarr] == ["zarr"] and zarr[0]["objects"] > 1
