@@ -62,9 +62,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every failure into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="assetlake", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
+        # Without standalone mode click returns ctx.exit()'s code instead of raising it.
+        code = cli.main(args=argv, prog_name="assetlake", standalone_mode=False)
     except click.Abort:
         _fail("assetlake: interrupted", 130)
     except click.ClickException as error:
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             "(set ASSETLAKE_DEBUG=1 for the traceback)",
             1,
         )
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:
