@@ -17,18 +17,18 @@ import click
 from assetlake import __version__
 from assetlake.errors import AssetLakeError
 
-COMMANDS = {
-    "name": "Parse and make asset names.",
-    "validate": "Check an asset folder's sidecars and name.",
-    "schema": "Export the sidecars' JSON Schemas.",
-    "upload": "Commit an asset folder to a lake.",
-    "verify": "Re-read a committed asset against its manifest.",
-    "index": "Crawl a lake into the local catalogue (and publish it).",
-    "find": "Search the catalogue.",
-    "show": "Describe one asset.",
-    "lineage": "Show the derivation tree of an asset.",
-    "demo": "Run the whole life of an asset on a loopback S3.",
-}
+COMMANDS = (
+    "name",
+    "validate",
+    "schema",
+    "upload",
+    "verify",
+    "index",
+    "find",
+    "show",
+    "lineage",
+    "demo",
+)
 
 
 class LazyGroup(click.Group):
