@@ -33,25 +33,27 @@ def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
     """Blosc-zstd level 5 with bit-shuffle: the best ratio among codecs fast enough for rigs.
 
     Chosen by ``benchmarks/compression.py`` (results in ``benchmarks/results/compression.json``)
-    on Neuropixels-like int16 traces, 384 channels x 30 kHz, 10 s, 1 s chunks, 2.34 µV/bit,
-    medians of 3 runs on a shared 2-core machine:
+    on Neuropixels-like int16 traces, 384 channels x 30 kHz, 10 s, 1 s chunks of all channels,
+    2.34 µV/bit (noise ~34 bits rms), medians of 3 runs on a loaded 2-core machine:
 
-    ======================== ===== ============ ==============
+    ======================== ===== ============= ===============
     codec                    ratio compress MB/s decompress MB/s
-    ======================== ===== ============ ==============
-    blosc-zstd-5-bitshuffle  2.21  176          1645
-    blosc-zstd-1-bitshuffle  2.05  431          945
-    blosc-lz4-5-bitshuffle   2.05  747          1503
-    blosc-zstd-5-byteshuffle 1.98  274          2158
-    blosc-zstd-9-bitshuffle  2.57  10           1191
-    lzma-1                   2.36  4            29
-    zlib-1 (baseline)        1.58  50           195
-    ======================== ===== ============ ==============
+    ======================== ===== ============= ===============
+    blosc-zstd-5-bitshuffle  2.17  174           1205
+    blosc-zstd-3-bitshuffle  2.13  259           1383
+    blosc-lz4-5-bitshuffle   2.07  842           1641
+    blosc-zstd-5-byteshuffle 1.96  195           2461
+    blosc-zstd-9-bitshuffle  2.54  5             401
+    blosc-lz4hc-9-bitshuffle 2.31  38            831
+    lzma-1                   2.15  1.5           12
+    zlib-1 (baseline)        1.42  31            110
+    ======================== ===== ============= ===============
 
-    It compresses 1.4x better than zlib-1, at 7x a probe's 23 MB/s, and decompresses faster than
-    S3 delivers; zstd-9 and LZMA squeeze more but are too slow to write from a rig. Bit-shuffle
-    works because the noise occupies only the low bits of each int16 sample. The same codec
-    serves every numeric dtype; lossless WavPack stays an optional extra (``codec="wavpack"``).
+    It stores 1.53x less than zlib-1, compresses at 7x a probe's 23 MB/s and decompresses faster
+    than S3 delivers; zstd-9 and lz4hc squeeze more but are too slow to write from a rig.
+    Bit-shuffle wins because the noise occupies only the low bits of each int16 sample. The same
+    codec serves every numeric dtype; lossless WavPack stays an optional extra
+    (``codec="wavpack"``).
     """
     kind = np.dtype(dtype).kind
     if kind not in "biufc":
@@ -88,7 +90,7 @@ def trace_chunks(shape: Sequence[int], sampling_rate: float) -> tuple[int, ...]:
         raise UsageError(f"sampling_rate {sampling_rate!r} must be a positive number of Hz")
     if not shape:
         raise UsageError("a 0-d array has no time axis to chunk; pass chunks= or a 1-D+ array")
-    samples = max(1, min(int(shape[0]) or 1, round(sampling_rate)))
+    samples = max(1, min(int(shape[0]), round(sampling_rate)))
     return (samples, *(max(1, int(n)) for n in shape[1:]))
 
 

@@ -203,14 +203,14 @@ def run(seconds: float, channels: int, repeats: int, uv_per_bit: float) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="64 channels, 2 s, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="48 channels, 2 s, 1 repeat")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON file (default {RESULTS})")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--uv-per-bit", type=float, default=2.34)
     args = parser.parse_args(argv)
     if args.quick:
-        report = run(2.0, 64, 1, args.uv_per_bit)
+        report = run(2.0, 48, 1, args.uv_per_bit)
     else:
         report = run(args.seconds, 384, args.repeats, args.uv_per_bit)
     args.out.parent.mkdir(parents=True, exist_ok=True)
