@@ -9,7 +9,6 @@ content that cannot be understood at all is an error.
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
@@ -145,7 +144,7 @@ def read_tolerant(
                 Severity.WARNING,
             )
         )
-    data = _flatten_aind(copy.deepcopy(data))
+    data = _flatten_aind(data)
     data.pop("describedBy", None)
     while True:
         try:
@@ -239,11 +238,30 @@ def json_path(loc: tuple[Any, ...], data: Any) -> str:
 
 
 def _flatten_aind(node: Any) -> Any:
-    """AIND v1 object shapes as assetlake's strings: organisations, people, modalities."""
+    """AIND v1 object shapes as assetlake's strings: organisations, people, modalities.
+
+    Builds new containers rather than editing ``node``, so the caller's document stays untouched
+    and the fix-up loop may edit the copy (no deepcopy pass needed)."""
     if isinstance(node, list):
         return [_flatten_aind(item) for item in node]
     if not isinstance(node, dict):
         return node
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "modality" and "modalities" not in node and isinstance(value, list):
+            key = "modalities"
+        if key in _ORGANISATIONS and isinstance(value, dict):
+            flat[key] = value.get("abbreviation") or value.get("name") or _flatten_aind(value)
+        elif key in _PEOPLE and isinstance(value, list):
+            flat[key] = [v.get("name", v) if isinstance(v, dict) else v for v in value]
+        elif key in _MODALITY_LISTS and isinstance(value, list):
+            flat[key] = [
+                v.get("abbreviation") or v.get("name", v) if isinstance(v, dict) else v
+                for v in value
+            ]
+        else:
+            flat[key] = _flatten_aind(value)
+    return flat
     if "modality" in node and "modalities" not in node and isinstance(node["modality"], list):
         node["modalities"] = node.pop("modality")
     for key, value in node.items():
