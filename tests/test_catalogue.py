@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
@@ -280,5 +281,55 @@ def test_queries_use_indexes(catalogue: Catalogue) -> None:
     assert "USING INDEX assets_subject" in plan(subject="111")
     assert "USING INDEX assets_source" in plan(derived_from=RAW_A)
     assert "genotypes_fts VIRTUAL TABLE" in plan(genotype="sst-ires")
-    assert "documents_fts VIRTUAL TABLE" in plan(text="probe")
     assert "USING INDEX assets_acquired" in plan(after="2024-01-01", before="2024-06-01")
+    # The two-pass searches walk ids in order and stop: no sort of every match.
+    assert plan(text="probe").startswith("SCAN f VIRTUAL TABLE")
+    assert plan(modality="ecephys", after="2024-01-01", before="2024-06-01").startswith(
+        "SEARCH m USING COVERING INDEX asset_modalities_modality (modality=? AND asset>? AND asset<?)"
+    )
+    for query in ({"text": "probe"}, {"modality": "ecephys"}, {"genotype": "sst-ires"}):
+        assert "TEMP B-TREE" not in plan(**query)
+
+
+def crowd(n: int) -> list[Record]:
+    """Records crowded into few seconds (and some with no time), so limits cut through ties."""
+    rng = random.Random(7)
+    moments = [f"2024-03-0{d}T1{h}:00:00-08:00" for d in range(1, 4) for h in range(4)]
+    return [
+        record(
+            f"{rng.choice(['ecephys', 'pophys'])}_{i}_{rng.randrange(9)}_2024-03-01_14-05-09",
+            level="raw",
+            modalities=rng.sample(["ecephys", "pophys", "behavior"], rng.randint(1, 2)),
+            acquired=rng.choice([*moments, None]),
+            metadata={"notes": " ".join(rng.sample(["probe", "drift", "rig", "quiet"], 2))},
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("sort", ["acquired", "-acquired"])
+def test_limited_searches_agree_with_the_full_sort(tmp_path: Path, sort: str) -> None:
+    """The two-pass search (limit, sorted by acquired) returns the head of the full sort."""
+    records = crowd(400)
+    cat = Catalogue(tmp_path / "cat.sqlite")
+    cat.upsert(records[:250])
+    cat.upsert(records[250:])  # into a non-empty catalogue: ids join seconds already used
+    cat.upsert(records[:20])  # replaced assets get new ids
+    queries = [
+        {"text": "probe"},
+        {"text": "probe drift", "modality": "pophys"},
+        {"modality": "ecephys"},
+        {"modality": "behavior", "after": "2024-03-02", "before": "2024-03-03T19:00:00Z"},
+        {"modality": ["ecephys", "behavior"]},
+    ]
+    for query in queries:
+        everything = names(cat.find(**query, sort=sort))
+        assert everything
+        for limit in (1, 7, 30, 100, 1000):
+            assert names(cat.find(**query, sort=sort, limit=limit)) == everything[:limit]
+    weird = record("ecephys_9_2024-03-01_14-05-09", level="raw", modalities=["ecephys"],
+                   acquired="spring", metadata={"notes": "probe"})  # fmt: skip
+    cat.upsert([weird])
+    everything = names(cat.find(text="probe", sort=sort))
+    assert everything[0 if sort.startswith("-") else -1] == weird.name
+    assert names(cat.find(text="probe", sort=sort, limit=5)) == everything[:5]
