@@ -89,12 +89,14 @@ def test_denied_access(s3_lake: str, tmp_path: Path, cli) -> None:
     assert keys(open_store(s3_lake)) == []
 
 
-@pytest.mark.parametrize("kind", ["broken-link", "fifo"])
+@pytest.mark.parametrize("kind", ["broken-link", "fifo", "folder-link"])
 def test_unreadable_local_file_writes_nothing(lake: str, tmp_path: Path, cli, kind: str) -> None:
     folder = make_raw_asset(tmp_path)
     bad = folder / "ecephys.zarr" / "bad"
     if kind == "fifo":
         os.mkfifo(bad)
+    elif kind == "folder-link":
+        bad.symlink_to(tmp_path, target_is_directory=True)
     else:
         bad.symlink_to(tmp_path / "gone")
     result = cli("upload", folder, "--lake", lake)
@@ -102,6 +104,7 @@ def test_unreadable_local_file_writes_nothing(lake: str, tmp_path: Path, cli, ki
     why = {
         "fifo": "is not a regular file (a pipe, socket or device); remove it before uploading",
         "broken-link": "is a broken link; fix or remove it before uploading",
+        "folder-link": "is a link to a folder; copy the data into the asset folder instead",
     }[kind]
     assert one_line(result.err) == f"assetlake: error: {bad}: {why}"
     assert keys(open_store(lake)) == []
