@@ -331,11 +331,14 @@ def _placeholders(values: list[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _columns(*, full: bool) -> str:
+def _wanted(*, full: bool) -> str:
+    """The record's columns, in :class:`Record` order (with the document when ``full``)."""
     wanted = ", ".join(f"a.{c}" for c in COLUMNS)
-    if full:
-        return f"SELECT {wanted}, d.metadata FROM assets a LEFT JOIN documents d ON d.id = a.id"
-    return f"SELECT {wanted} FROM assets a"
+    return f"{wanted}, (SELECT d.metadata FROM documents d WHERE d.id = a.id)" if full else wanted
+
+
+def _columns(*, full: bool) -> str:
+    return f"SELECT {_wanted(full=full)} FROM assets a"
 
 
 def _records(rows: list[tuple[Any, ...]], *, full: bool) -> list[Record]:
@@ -377,13 +380,14 @@ class _Search:
         return sql + (" LIMIT ?" if limit else "")
 
     def statement(self, limit: int | None, *, full: bool = False) -> tuple[str, list[Any]]:
-        """The sorted query, or the first pass of the two-pass search (ids and names, id order)."""
+        """The sorted query, or the first pass of the two-pass search (id order, id first)."""
         limit_params = [] if limit is None else [limit]
         if self.key is None:
             sql = self.sql(_columns(full=full), order=self.order, limit=limit is not None)
         else:
             direction = " DESC" if self.descending else ""
-            sql = self.sql(f"{self.key}, a.name", order=self.key + direction, limit=True)
+            select = f"{self.key}, {_wanted(full=full)}"
+            sql = self.sql(select, order=self.key + direction, limit=True)
         return sql, self.params + limit_params
 
 
@@ -620,23 +624,23 @@ class Catalogue:
             return _records(
                 self.db.execute(*search.statement(limit, full=full)).fetchall(), full=full
             )
-        found = self.db.execute(*search.statement(limit)).fetchall()
+        found = self.db.execute(*search.statement(limit, full=full)).fetchall()
         if len(found) == limit:
             low = found[-1][0] >> _SLOT_BITS << _SLOT_BITS
             ties = search.sql(
-                f"{search.key}, a.name", order="", extra=f"{search.key} BETWEEN ? AND ?"
+                f"{search.key}, {_wanted(full=full)}",
+                order="",
+                extra=f"{search.key} BETWEEN ? AND ?",
             )
             found += self.db.execute(ties, [*search.params, low, low + _SLOTS - 1]).fetchall()
         # Within one second every acquired time is the same, so (second, name) is the sort order.
-        found = sorted(
-            set(found), key=lambda hit: (hit[0] >> _SLOT_BITS, hit[1]), reverse=search.descending
-        )[:limit]
-        rank = {name: i for i, (_, name) in enumerate(found)}
-        rows = self.db.execute(
-            f"{_columns(full=full)} WHERE a.id IN (SELECT value FROM json_each(?))",
-            [_dumps([row_id for row_id, _ in found])],
-        ).fetchall()
-        return sorted(_records(rows, full=full), key=lambda record: rank[record.name])
+        unique = {row[0]: row[1:] for row in found}
+        ranked = sorted(
+            unique.items(),
+            key=lambda hit: (hit[0] >> _SLOT_BITS, hit[1][0]),
+            reverse=search.descending,
+        )
+        return _records([row for _, row in ranked[:limit]], full=full)
 
     def query(
         self,

@@ -327,6 +327,8 @@ def test_limited_searches_agree_with_the_full_sort(tmp_path: Path, sort: str) ->
         assert everything
         for limit in (1, 7, 30, 100, 1000):
             assert names(cat.find(**query, sort=sort, limit=limit)) == everything[:limit]
+    (first,) = cat.find(text="probe", sort=sort, limit=1, full=True)
+    assert first == cat.get(first.name)
     weird = record("ecephys_9_2024-03-01_14-05-09", level="raw", modalities=["ecephys"],
                    acquired="spring", metadata={"notes": "probe"})  # fmt: skip
     cat.upsert([weird])
