@@ -91,7 +91,15 @@ def format_table(records: list[Record]) -> str:
     show_default=True,
     help="name, acquired, subject, size or processed; '-' in front for descending.",
 )
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people; names or urls one per line for scripts; json records "
+    "(name, url and the summary fields). Example: --format urls",
+)
 @lake_option
 @catalogue_option
 def command(
