@@ -35,7 +35,7 @@ from typing import Any
 from assetlake.errors import AssetNotFoundError, CatalogueError, QueryError
 
 #: Bumped whenever the tables change; an older or newer file must be deleted and re-indexed.
-VERSION = 2
+VERSION = 3
 
 #: The asset table, declared once: column -> SQLite type. JSON columns hold lists and dicts.
 COLUMNS: dict[str, str] = {
@@ -95,7 +95,9 @@ CREATE TABLE asset_modalities (
 ) WITHOUT ROWID;
 CREATE TABLE documents (id INTEGER PRIMARY KEY, metadata TEXT NOT NULL);
 CREATE VIRTUAL TABLE documents_fts USING fts5 (text, content='', tokenize='unicode61 remove_diacritics 2');
-CREATE TABLE genotypes (id INTEGER PRIMARY KEY, genotype TEXT NOT NULL UNIQUE);
+CREATE TABLE genotypes (
+    id INTEGER PRIMARY KEY, genotype TEXT NOT NULL UNIQUE, assets INTEGER NOT NULL DEFAULT 0
+);
 CREATE VIRTUAL TABLE genotypes_fts USING fts5 (genotype, content='', tokenize='trigram');
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 {"".join(f"CREATE INDEX {name} ON {on};" for name, on in _INDEXES.items())}
@@ -111,6 +113,9 @@ _SLOTS = 1 << _SLOT_BITS
 #: order; while any exists, searches sort every match instead.
 _UNORDERED = 1 << 62
 _EPOCH = datetime(1, 1, 1)
+#: A genotype search with at most this many matching assets reads them all through the genotype
+#: index and sorts them; more, and walking the acquired index until ``limit`` matches is cheaper.
+_FEW_MATCHES = 2000
 
 _BATCH = 5000
 #: Page cache while writing (negative means KiB), so bulk index builds sort in memory.
@@ -369,10 +374,9 @@ class _Search:
     descending: bool
 
     def sql(self, select: str, *, order: str, extra: str = "", limit: bool = False) -> str:
-        """The statement selecting ``select`` (columns, or a whole ``SELECT ... FROM``)."""
+        """The statement selecting the columns ``select``."""
         conditions = [*self.where, extra] if extra else self.where
-        head = select if select.startswith("SELECT") else f"SELECT {select} FROM {self.source}"
-        sql = self.prefix + head
+        sql = f"{self.prefix}SELECT {select} FROM {self.source}"
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         if order:
@@ -383,7 +387,7 @@ class _Search:
         """The sorted query, or the first pass of the two-pass search (id order, id first)."""
         limit_params = [] if limit is None else [limit]
         if self.key is None:
-            sql = self.sql(_columns(full=full), order=self.order, limit=limit is not None)
+            sql = self.sql(_wanted(full=full), order=self.order, limit=limit is not None)
         else:
             direction = " DESC" if self.descending else ""
             select = f"{self.key}, {_wanted(full=full)}"
@@ -495,6 +499,7 @@ class Catalogue:
         unique = {r.name: r for r in batch}
         self._delete(list(unique))
         assets, documents, texts, modalities, new_genotypes = [], [], [], [], []
+        counts: dict[str, int] = {}
         for record in unique.values():
             acquired_at, second = _sortable(record.acquired)
             row_id = self._next_id(second, free)
@@ -507,9 +512,11 @@ class Catalogue:
             documents.append((row_id, _dumps(record.metadata)))
             texts.append((row_id, flatten_text(record.name, record.metadata)))
             modalities.extend((row_id, m) for m in dict.fromkeys(record.modalities))
-            if record.genotype and record.genotype not in genotypes:
-                genotypes[record.genotype] = max(genotypes.values(), default=0) + 1
-                new_genotypes.append((genotypes[record.genotype], record.genotype))
+            if record.genotype:
+                counts[record.genotype] = counts.get(record.genotype, 0) + 1
+                if record.genotype not in genotypes:
+                    genotypes[record.genotype] = max(genotypes.values(), default=0) + 1
+                    new_genotypes.append((genotypes[record.genotype], record.genotype))
         columns = ", ".join(("id", *COLUMNS, "acquired_at"))
         db.executemany(
             f"INSERT INTO assets ({columns}) VALUES ({_placeholders([0] * (len(COLUMNS) + 2))})",
@@ -520,6 +527,10 @@ class Catalogue:
         db.executemany("INSERT INTO asset_modalities (asset, modality) VALUES (?, ?)", modalities)
         db.executemany("INSERT INTO genotypes (id, genotype) VALUES (?, ?)", new_genotypes)
         db.executemany("INSERT INTO genotypes_fts (rowid, genotype) VALUES (?, ?)", new_genotypes)
+        db.executemany(
+            "UPDATE genotypes SET assets = assets + ? WHERE genotype = ?",
+            [(count, genotype) for genotype, count in counts.items()],
+        )
         return len(batch)
 
     def _delete(self, names: list[str]) -> int:
@@ -528,16 +539,20 @@ class Catalogue:
         for start in range(0, len(names), 500):
             chunk = names[start : start + 500]
             found += db.execute(
-                "SELECT a.id, a.name, d.metadata FROM assets a JOIN documents d ON d.id = a.id "
-                f"WHERE a.name IN ({_placeholders(chunk)})",
+                "SELECT a.id, a.name, d.metadata, a.genotype FROM assets a "
+                f"JOIN documents d ON d.id = a.id WHERE a.name IN ({_placeholders(chunk)})",
                 chunk,
             ).fetchall()
         if not found:
             return 0
-        ids = [(row_id,) for row_id, _, _ in found]
+        ids = [(row_id,) for row_id, *_ in found]
         db.executemany(
             "INSERT INTO documents_fts (documents_fts, rowid, text) VALUES ('delete', ?, ?)",
-            [(row_id, flatten_text(name, json.loads(doc))) for row_id, name, doc in found],
+            [(row_id, flatten_text(name, json.loads(doc))) for row_id, name, doc, _ in found],
+        )
+        db.executemany(
+            "UPDATE genotypes SET assets = assets - 1 WHERE genotype = ?",
+            [(genotype,) for *_, genotype in found if genotype],
         )
         db.executemany("DELETE FROM asset_modalities WHERE asset = ?", ids)
         db.executemany("DELETE FROM documents WHERE id = ?", ids)
@@ -704,15 +719,23 @@ class Catalogue:
         params: list[Any] = []
         prefix = ""
         modalities = _as_list(modality)
-        # Other searches have an index in sort order already; these two would sort every match.
+        subjects = _as_list(subject)
+        sources = _as_list(derived_from)
+        genotypes = None if genotype is None else self._genotypes(genotype)
+        # A rare genotype's few assets are read through its index and sorted; walking the
+        # acquired index (or ids, below) for them would read most of the catalogue.
+        rare = genotypes is not None and sum(genotypes.values()) <= _FEW_MATCHES
+        by_time = sort.removeprefix("-") == "acquired" and limit is not None
         source, key = "assets a", None
-        if sort.removeprefix("-") == "acquired" and limit is not None and self._ordered():
+        if rare and not subjects and not sources:
+            source = "assets a INDEXED BY assets_genotype"
+        elif by_time and not rare and self._ordered():
+            # Other searches have an index in sort order already; these two would sort every match.
             if text is not None:
                 source, key = "documents_fts f JOIN assets a ON a.id = f.rowid", "f.rowid"
             elif len(modalities) == 1:
                 source, key = "asset_modalities m JOIN assets a ON a.id = m.asset", "m.asset"
 
-        subjects = _as_list(subject)
         exact = [s for s in subjects if not _WILDCARD.search(s)]
         patterns = [re.sub(r"([\[\]])", r"[\1]", s) for s in subjects if _WILDCARD.search(s)]
         if subjects:
@@ -746,7 +769,6 @@ class Catalogue:
                 raise QueryError(f"level {level!r} is not known; use raw or derived")
             where.append("a.level = ?")
             params.append(level)
-        sources = _as_list(derived_from)
         if sources:
             prefix = (
                 "WITH RECURSIVE descendants(name) AS ("
@@ -759,23 +781,12 @@ class Catalogue:
         if species_list:
             where.append(f"a.species IN ({_placeholders(species_list)})")
             params += species_list
-        if genotype is not None:
-            needle = genotype.strip()
-            if not needle:
-                raise QueryError("genotype is empty; give part of one, e.g. 'Sst-IRES-Cre'")
-            if len(needle) >= 3:
-                match = (
-                    "SELECT g.genotype FROM genotypes g WHERE g.id IN "
-                    "(SELECT rowid FROM genotypes_fts WHERE genotypes_fts MATCH ?)"
-                )
-                params.append('"' + needle.replace('"', '""') + '"')
-            else:
-                match = "SELECT genotype FROM genotypes WHERE genotype LIKE ? ESCAPE '\\'"
-                params.append("%" + re.sub(r"([%_\\])", r"\\\1", needle) + "%")
-            # Most genotypes are common: walking assets_acquired stops after ``limit`` matches,
-            # while the genotype index (which ``+`` turns off) would read and sort every one.
-            walk = "+" if sort.removeprefix("-") == "acquired" and limit is not None else ""
-            where.append(f"{walk}a.genotype IN ({match})")
+        if genotypes is not None:
+            # A common genotype walks assets_acquired, which stops after ``limit`` matches; the
+            # genotype index (which ``+`` turns off) would read and sort every one of them.
+            walk = "+" if by_time and not rare else ""
+            where.append(f"{walk}a.genotype IN ({_placeholders(list(genotypes))})")
+            params += genotypes
         if invalid:
             where.append("a.status = 'invalid'")
         if text is not None:
@@ -801,6 +812,22 @@ class Catalogue:
         direction = " DESC" if descending else ""
         order = ", ".join(column + direction for column in SORT_KEYS[sort_key])
         return _Search(prefix, source, where, params, order, key, descending)
+
+    def _genotypes(self, genotype: str) -> dict[str, int]:
+        """The known genotypes containing ``genotype`` (any case), with how many assets have each."""
+        needle = genotype.strip()
+        if not needle:
+            raise QueryError("genotype is empty; give part of one, e.g. 'Sst-IRES-Cre'")
+        if len(needle) >= 3:
+            sql = (
+                "SELECT genotype, assets FROM genotypes WHERE id IN "
+                "(SELECT rowid FROM genotypes_fts WHERE genotypes_fts MATCH ?)"
+            )
+            pattern = '"' + needle.replace('"', '""') + '"'
+        else:
+            sql = "SELECT genotype, assets FROM genotypes WHERE genotype LIKE ? ESCAPE '\\'"
+            pattern = "%" + re.sub(r"([%_\\])", r"\\\1", needle) + "%"
+        return dict(self.db.execute(sql, (pattern,)))
 
     def lineage(self, name: str) -> Lineage:
         """The source chain up to the raw root, and the tree of everything derived from that root."""

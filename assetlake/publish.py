@@ -16,13 +16,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assetlake.catalogue import Catalogue, Record
+from assetlake.catalogue import VERSION, Catalogue, Record
 from assetlake.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -95,8 +96,10 @@ def publish_catalogue(catalogue: Catalogue, lake: str | Store) -> PublishStats:
 
 def ensure_catalogue(lake_url: str, path: Path) -> Path:
     """The local catalogue of ``lake_url`` at ``path``, fetched from the lake when it is missing
-    or older than the published one; an indexed catalogue is used as is, without any request."""
-    if path.exists() and _meta(path, "origin") == "index":
+    or older than the published one (or of another version); an indexed catalogue is used as is,
+    without any request."""
+    version, meta = _local(path)
+    if meta.get("origin") == "index":
         return path
     from assetlake.store import open_store
 
@@ -110,7 +113,7 @@ def ensure_catalogue(lake_url: str, path: Path) -> Path:
             f"or ask its steward to run `assetlake index --publish`"
         )
     fingerprint = _fingerprint(data)
-    if path.exists() and _meta(path, "published_etag") == fingerprint:
+    if version == VERSION and meta.get("published_etag") == fingerprint:
         return path
     _check_manifest(lake_url, data)
     fetch_catalogue(store, path, fingerprint)
@@ -165,12 +168,21 @@ def _check_manifest(lake_url: str, data: bytes) -> None:
         )
 
 
-def _meta(path: Path, key: str) -> str | None:
-    catalogue = Catalogue(path)
+def _local(path: Path) -> tuple[int | None, dict[str, str]]:
+    """The local catalogue's version and meta values, read without opening it as a
+    :class:`Catalogue` (which refuses other versions), so an outdated fetched copy is replaced."""
+    if not path.exists():
+        return None, {}
     try:
-        return catalogue.meta(key)
-    finally:
-        catalogue.close()
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None, {}
+    return version, meta
 
 
 def _fingerprint(data: bytes) -> str:

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from assetlake.catalogue import VERSION, Catalogue, Record, flatten_text, parse_moment
-from benchmarks.synthetic import GENOTYPES, RARE_WORDS, synthetic_records
+from benchmarks.synthetic import (
+    GENOTYPES,
+    RARE_GENOTYPE,
+    RARE_WORDS,
+    REVISION,
+    synthetic_records,
+)
 
 LIMIT = 100
 TARGETS = {"p50_ms": 2.0, "p95_ms": 20.0, "speedup": 100.0, "cli_s": 0.2}
@@ -77,8 +83,8 @@ def build(n: int, cache: Path) -> tuple[Path, Path, float]:
     Also returns how long the build took; a cached build's time is kept next to its files.
     """
     cache.mkdir(parents=True, exist_ok=True)
-    sqlite_path = cache / f"find-{n}-v{VERSION}.sqlite"
-    parquet_path = cache / f"find-{n}.parquet"
+    sqlite_path = cache / f"find-{n}-r{REVISION}-v{VERSION}.sqlite"
+    parquet_path = cache / f"find-{n}-r{REVISION}.parquet"
     seconds_path = sqlite_path.with_suffix(".seconds")
     if sqlite_path.exists() and parquet_path.exists() and seconds_path.exists():
         return sqlite_path, parquet_path, float(seconds_path.read_text())
@@ -105,6 +111,9 @@ def query_shapes(catalogue: Catalogue, seed: int = 1) -> dict[str, list[dict[str
     modalities = ["ecephys", "pophys", "behavior", "SPIM", "fib"]
     needles = ["sst-ires", "Pvalb", "ai14", "Slc17a7", "GC6f"]
     assert all(any(n.lower() in g.lower() for g in GENOTYPES) for n in needles)
+    rare = ["tac1", "Tac1-IRES2", "ai65", "RCFL-tdT"]
+    assert all(n.lower() in RARE_GENOTYPE.lower() for n in rare)
+    assert not any(n.lower() in g.lower() for n in rare for g in GENOTYPES)
     return {
         "subject": [{"subject": rng.choice(subjects)} for _ in range(50)],
         "modality_date_range": [
@@ -112,6 +121,7 @@ def query_shapes(catalogue: Catalogue, seed: int = 1) -> dict[str, list[dict[str
             for m in rng.choices(months, k=50)
         ],
         "genotype_substring": [{"genotype": rng.choice(needles)} for _ in range(50)],
+        "genotype_rare": [{"genotype": rng.choice(rare)} for _ in range(50)],
         "free_text": [{"text": rng.choice(RARE_WORDS)} for _ in range(50)],
         "derived_from": [{"derived_from": rng.choice(roots)} for _ in range(50)],
     }

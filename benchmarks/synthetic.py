@@ -1,7 +1,7 @@
 """Realistic synthetic catalogue records, for benchmarks and tests at scales no lake holds yet.
 
 About one subject per 20 assets, modalities from the name registry, a few dozen projects and
-genotypes, ~40% derived assets in chains up to 3 deep, and a small consolidated document per asset
+genotypes (and one rare one), ~40% derived assets in chains up to 3 deep, and a small consolidated document per asset
 with session notes in free text (a few rare words make selective full-text queries).
 """
 
@@ -15,6 +15,8 @@ from assetlake.catalogue import Record
 from assetlake.naming import MODALITIES
 
 LAKE = "s3://synthetic-lake"
+#: Bumped whenever the records change; benchmark caches are keyed on it.
+REVISION = 2
 PROJECTS = tuple(
     f"{area} {topic}"
     for area in ("Visual", "Motor", "Thalamus", "Hippocampus", "Striatum", "Cerebellum")
@@ -25,6 +27,9 @@ DRIVERS = ("Sst-IRES-Cre", "Pvalb-IRES-Cre", "Vip-IRES-Cre", "Slc17a7-IRES2-Cre"
 REPORTERS = ("Ai32(RCL-ChR2(H134R)_EYFP)", "Ai14(RCL-tdT)", "Ai148(TIT2L-GC6f-ICL-tTA2)",
              "Ai93(TITL-GCaMP6f)", "Ai162(TIT2L-GC6s-ICL-tTA2)")  # fmt: skip
 GENOTYPES = ("wt/wt", *(f"{d}/wt;{r}/wt" for d in DRIVERS for r in REPORTERS[:3]))
+#: A genotype of about 8 raw assets (and their derived ones) at any scale: a rare genotype search.
+RARE_GENOTYPE = "Tac1-IRES2-Cre/wt;Ai65(RCFL-tdT)/wt"
+RARE_GENOTYPE_RAW = 8
 SPECIES = ("Mus musculus",) * 18 + ("Rattus norvegicus", "Macaca mulatta")
 INSTITUTIONS = ("AIND", "AIBS", "IBL", "Janelia")
 PEOPLE = tuple(
@@ -49,6 +54,8 @@ def synthetic_records(n: int, seed: int = 0) -> Iterator[Record]:
     rng = random.Random(seed)
     modalities = sorted(MODALITIES)
     subjects = max(1, n // 20)
+    rare_every = max(1, n // RARE_GENOTYPE_RAW)
+    next_rare = rare_every // 2
     made = 0
     while made < n:
         subject = str(100000 + rng.randrange(subjects))
@@ -68,6 +75,9 @@ def synthetic_records(n: int, seed: int = 0) -> Iterator[Record]:
             "institution": rng.choice(INSTITUTIONS),
             "investigators": rng.sample(PEOPLE, rng.randint(1, 3)),
         }
+        if made >= next_rare:  # no draw from rng, so every other record stays the same
+            base["genotype"] = RARE_GENOTYPE
+            next_rare += rare_every
         yield _record(rng, name, base, None, None, acquired)
         made += 1
         depth = rng.choices((0, 1, 2, 3), weights=(60, 20, 10, 10))[0]

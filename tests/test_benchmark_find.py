@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHAPES = {"subject", "modality_date_range", "genotype_substring", "free_text", "derived_from"}
+SHAPES = {"subject", "modality_date_range", "genotype_substring", "genotype_rare", "free_text",
+          "derived_from"}  # fmt: skip
 
 
 def test_quick_benchmark_report(tmp_path: Path) -> None:

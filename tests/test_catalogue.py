@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from assetlake import catalogue as catalogue_module
 from assetlake.catalogue import Catalogue, Record, default_catalogue_path
 from assetlake.errors import AssetNotFoundError, CatalogueError, QueryError
 
@@ -280,14 +282,14 @@ def test_queries_use_indexes(catalogue: Catalogue) -> None:
 
     assert "USING INDEX assets_subject" in plan(subject="111")
     assert "USING INDEX assets_source" in plan(derived_from=RAW_A)
-    assert "genotypes_fts VIRTUAL TABLE" in plan(genotype="sst-ires")
+    assert "SEARCH a USING INDEX assets_genotype" in plan(genotype="sst-ires")  # a rare one
     assert "USING INDEX assets_acquired" in plan(after="2024-01-01", before="2024-06-01")
     # The two-pass searches walk ids in order and stop: no sort of every match.
     assert plan(text="probe").startswith("SCAN f VIRTUAL TABLE")
     assert plan(modality="ecephys", after="2024-01-01", before="2024-06-01").startswith(
         "SEARCH m USING COVERING INDEX asset_modalities_modality (modality=? AND asset>? AND asset<?)"
     )
-    for query in ({"text": "probe"}, {"modality": "ecephys"}, {"genotype": "sst-ires"}):
+    for query in ({"text": "probe"}, {"modality": "ecephys"}):
         assert "TEMP B-TREE" not in plan(**query)
 
 
@@ -335,3 +337,51 @@ def test_limited_searches_agree_with_the_full_sort(tmp_path: Path, sort: str) ->
     everything = names(cat.find(text="probe", sort=sort))
     assert everything[0 if sort.startswith("-") else -1] == weird.name
     assert names(cat.find(text="probe", sort=sort, limit=5)) == everything[:5]
+
+
+@pytest.mark.parametrize("sort", ["acquired", "-acquired"])
+def test_rare_and_common_genotypes_are_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    """A rare genotype is read through its index and sorted, a common one walks the acquired
+    index; both return the head of the full sort, with counts kept through replace and remove."""
+    monkeypatch.setattr(catalogue_module, "_FEW_MATCHES", 10)
+    rng = random.Random(3)
+    records = crowd(300)
+    for i, r in enumerate(records):
+        r.genotype = (
+            "Tac1-IRES2-Cre/wt" if i % 40 == 0 else rng.choice(["Sst-IRES-Cre/wt", "wt/wt"])
+        )
+    cat = Catalogue(tmp_path / "cat.sqlite")
+    cat.upsert(records[:200])
+    cat.upsert(records[200:])
+    records[1].genotype = "Tac1-IRES2-Cre/wt"
+    cat.upsert(records[:60])
+    cat.remove([records[40].name])
+    kept = [r for r in records if r.name != records[40].name]
+    counts = dict(cat.db.execute("SELECT genotype, assets FROM genotypes"))
+    assert counts == Counter(r.genotype for r in kept)
+
+    def plan(**query) -> str:
+        sql, params = cat.query(**query, sort=sort, limit=5)
+        return " | ".join(r[3] for r in cat.db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+    assert plan(genotype="tac1").startswith("SEARCH a USING INDEX assets_genotype")
+    assert plan(genotype="sst-ires") == "SCAN a USING INDEX assets_acquired"
+    assert plan(genotype="tac1", text="probe").startswith("SEARCH a USING INDEX assets_genotype")
+    rare = {r.name for r in kept if r.genotype.startswith("Tac1")}
+    assert len(rare) == counts["Tac1-IRES2-Cre/wt"] == 8
+    queries = [
+        {"genotype": "tac1"},
+        {"genotype": "TAC1-ires", "text": "probe"},
+        {"genotype": "tac1", "modality": "ecephys"},
+        {"genotype": "sst-ires"},
+        {"genotype": "sst-ires", "modality": "pophys"},
+        {"genotype": "no-such-genotype"},
+    ]
+    for query in queries:
+        everything = names(cat.find(**query, sort=sort))
+        for limit in (1, 3, 100):
+            assert names(cat.find(**query, sort=sort, limit=limit)) == everything[:limit]
+    assert set(names(cat.find(genotype="tac1", sort=sort))) == rare
+    assert cat.find(genotype="no-such-genotype", limit=5) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
 
-from assetlake.catalogue import Catalogue, default_catalogue_path
+from assetlake.catalogue import VERSION, Catalogue, default_catalogue_path
 from assetlake.errors import CatalogueError
 from assetlake.index import index_lake
 from assetlake.publish import (
@@ -193,3 +194,28 @@ def test_local_copy_kept_when_the_published_one_disappears(local_lake: str, tmp_
     assert ensure_catalogue(local_lake, path) == path
     with Catalogue(path, readonly=True) as fetched:
         assert fetched.count() == 3
+
+
+def test_catalogue_of_another_version_is_refetched_unless_indexed(
+    local_lake: str, tmp_path: Path, cli: Any
+) -> None:
+    store = open_store(local_lake)
+    steward = tmp_path / "steward.sqlite"
+    with indexed_lake(store, steward) as catalogue:
+        publish_catalogue(catalogue, store)
+    fetched = tmp_path / "fetched.sqlite"
+    ensure_catalogue(local_lake, fetched)
+    for path in (fetched, steward):
+        db = sqlite3.connect(path)
+        db.execute(f"PRAGMA user_version = {VERSION - 1}")
+        db.close()
+    assert ensure_catalogue(local_lake, fetched) == fetched
+    with Catalogue(fetched, readonly=True) as catalogue:
+        assert catalogue.count() == 3
+    assert ensure_catalogue(local_lake, steward) == steward
+    done = cli("find", "--lake", local_lake, "--catalogue", steward)
+    assert (done.code, done.out) == (1, "")
+    assert done.err == (
+        f"assetlake: error: catalogue {steward} has version {VERSION - 1}, this assetlake reads "
+        f"version {VERSION}; delete the file and run 'assetlake index' again\n"
+    )
