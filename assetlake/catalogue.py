@@ -1,9 +1,11 @@
 """The local catalogue: one SQLite file, one row per asset, searchable in milliseconds.
 
 Only the standard library is imported here, so ``assetlake find`` starts and answers fast. The
-asset columns are declared once in :data:`COLUMNS` (IBL ONE style); everything else (side tables,
-indexes, row conversion) is derived from it. The consolidated metadata document lives in its own
-table so hot scans never read it, and its values are searchable through a contentless FTS5 index.
+searchable asset columns are declared once in :data:`COLUMNS` (IBL ONE style); the whole record
+(but its metadata document) is kept pre-encoded in one ``summary`` column, a JSON array in
+:class:`Record` field order, so a result row is ``(name, summary)`` and a page of results becomes
+records through one ``json.loads``. The consolidated metadata document lives in its own table so
+hot scans never read it, and its values are searchable through a contentless FTS5 index.
 
 Search rules (:meth:`Catalogue.find`):
 
@@ -27,7 +29,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -35,34 +37,23 @@ from typing import Any
 from assetlake.errors import AssetNotFoundError, CatalogueError, QueryError
 
 #: Bumped whenever the tables change; an older or newer file must be deleted and re-indexed.
-VERSION = 3
+VERSION = 4
 
-#: The asset table, declared once: column -> SQLite type. JSON columns hold lists and dicts.
+#: The record fields searches filter, sort and build lineage on, declared once: field -> SQLite
+#: type. (Modalities live in ``asset_modalities``; ``acquired_at`` is ``acquired`` in UTC.)
 COLUMNS: dict[str, str] = {
     "name": "TEXT NOT NULL UNIQUE",
-    "url": "TEXT NOT NULL",
     "level": "TEXT NOT NULL",
-    "modalities": "JSON",
     "subject_id": "TEXT",
-    "acquired": "TEXT",
     "project": "TEXT",
     "species": "TEXT COLLATE NOCASE",
-    "sex": "TEXT",
     "genotype": "TEXT",
-    "institution": "TEXT",
-    "investigators": "JSON",
     "source": "TEXT",
     "label": "TEXT",
     "processed": "TEXT",
     "size": "INTEGER",
-    "objects": "INTEGER",
-    "schema_versions": "JSON",
     "status": "TEXT NOT NULL",
-    "problems": "JSON",
-    "contents": "JSON",
 }
-JSON_COLUMNS = tuple(name for name, kind in COLUMNS.items() if kind == "JSON")
-_JSON_POSITIONS = tuple(i for i, name in enumerate(COLUMNS) if name in JSON_COLUMNS)
 
 #: Sort keys users may give, and the index-ordered SQL each one means.
 SORT_KEYS: dict[str, tuple[str, ...]] = {
@@ -88,7 +79,8 @@ _SCHEMA = f"""
 CREATE TABLE assets (
     id INTEGER PRIMARY KEY,
     {", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())},
-    acquired_at TEXT
+    acquired_at TEXT,
+    summary JSON NOT NULL
 );
 CREATE TABLE asset_modalities (
     asset INTEGER NOT NULL, modality TEXT NOT NULL, PRIMARY KEY (asset, modality)
@@ -198,6 +190,11 @@ class Record:
         options = store.storage_options
         extra = {"storage_options": options} if options else {}
         return NWBZarrIO(store.fsspec_url(key), mode="r", **extra)
+
+
+#: What ``summary`` holds: every record field but the metadata document, in field order.
+_SUMMARY = tuple(f.name for f in fields(Record) if f.name != "metadata")
+_METADATA_AT = [f.name for f in fields(Record)].index("metadata")
 
 
 @dataclass
@@ -337,8 +334,8 @@ def _placeholders(values: list[Any]) -> str:
 
 
 def _wanted(*, full: bool) -> str:
-    """The record's columns, in :class:`Record` order (with the document when ``full``)."""
-    wanted = ", ".join(f"a.{c}" for c in COLUMNS)
+    """A result row: the name (which orders ties), the summary, and the document when ``full``."""
+    wanted = "a.name, a.summary"
     return f"{wanted}, (SELECT d.metadata FROM documents d WHERE d.id = a.id)" if full else wanted
 
 
@@ -347,17 +344,14 @@ def _columns(*, full: bool) -> str:
 
 
 def _records(rows: list[tuple[Any, ...]], *, full: bool) -> list[Record]:
-    """Rows as records; one ``json.loads`` for all their JSON columns is 5x faster than one each."""
-    positions = _JSON_POSITIONS + ((len(COLUMNS),) if full else ())
-    texts = ",".join(row[i] or "{}" for row in rows for i in positions)
-    decoded = iter(json.loads(f"[{texts}]"))
+    """Rows as records, decoded by one ``json.loads`` for all of them (5x faster than one each)."""
+    width = 2 if full else 1
+    decoded = json.loads("[" + ",".join(text for row in rows for text in row[1 : 1 + width]) + "]")
     records = []
-    for row in rows:
-        values = list(row)
-        for i in positions:
-            values[i] = next(decoded)
-        metadata = values.pop() if full else {}
-        records.append(Record(*values[: len(COLUMNS) - 1], metadata, values[len(COLUMNS) - 1]))
+    for i in range(0, len(decoded), width):
+        values = decoded[i]
+        values.insert(_METADATA_AT, decoded[i + 1] if full else {})
+        records.append(Record(*values))
     return records
 
 
@@ -503,12 +497,8 @@ class Catalogue:
         for record in unique.values():
             acquired_at, second = _sortable(record.acquired)
             row_id = self._next_id(second, free)
-            row = [row_id]
-            for column in COLUMNS:
-                value = getattr(record, column)
-                row.append(_dumps(value) if column in JSON_COLUMNS else value)
-            row.append(acquired_at)
-            assets.append(row)
+            summary = _dumps([getattr(record, name) for name in _SUMMARY])
+            assets.append([row_id, *(getattr(record, c) for c in COLUMNS), acquired_at, summary])
             documents.append((row_id, _dumps(record.metadata)))
             texts.append((row_id, flatten_text(record.name, record.metadata)))
             modalities.extend((row_id, m) for m in dict.fromkeys(record.modalities))
@@ -517,9 +507,9 @@ class Catalogue:
                 if record.genotype not in genotypes:
                     genotypes[record.genotype] = max(genotypes.values(), default=0) + 1
                     new_genotypes.append((genotypes[record.genotype], record.genotype))
-        columns = ", ".join(("id", *COLUMNS, "acquired_at"))
+        columns = ", ".join(("id", *COLUMNS, "acquired_at", "summary"))
         db.executemany(
-            f"INSERT INTO assets ({columns}) VALUES ({_placeholders([0] * (len(COLUMNS) + 2))})",
+            f"INSERT INTO assets ({columns}) VALUES ({_placeholders([0] * (len(COLUMNS) + 3))})",
             assets,
         )
         db.executemany("INSERT INTO documents (id, metadata) VALUES (?, ?)", documents)
