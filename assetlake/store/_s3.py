@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import math
-import threading
+import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -21,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from assetlake.errors import LakeError, ObjectExistsError
-from assetlake.store import ObjectInfo, ProgressCallback, Store
+from assetlake.store import ObjectInfo, ProgressCallback, Store, sha256_file
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
@@ -49,7 +50,7 @@ class S3Store(Store):
     """``s3://bucket[/prefix]``; files over ``part_size`` go up as concurrent multipart uploads
     with at most ``max_workers`` parts in memory, so memory does not grow with file size."""
 
-    def __init__(self, url: str, *, max_workers: int = 16, part_size: int = 16 * MiB) -> None:
+    def __init__(self, url: str, *, max_workers: int = 10, part_size: int = 8 * MiB) -> None:
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
             raise LakeError(f"lake {url!r}: no bucket name; use s3://bucket[/prefix]")
@@ -68,7 +69,6 @@ class S3Store(Store):
         self.client = session.client(
             "s3", config=config, region_name=session.region_name or "us-east-1"
         )
-        self._parts = threading.BoundedSemaphore(max_workers)
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="assetlake-part")
 
     # -- helpers ---------------------------------------------------------------------------
@@ -147,19 +147,17 @@ class S3Store(Store):
     def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
         size = path.stat().st_size
         part_size = part_size_for(size, self.part_size)
-        digest = hashlib.sha256()
         if size <= part_size:
             data = path.read_bytes()
-            digest.update(data)
             self.put(key, data)
             if progress:
                 progress(len(data))
-            return digest.hexdigest()
+            return hashlib.sha256(data).hexdigest()
         with self._errors(key):
             upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key))
         upload_id = upload["UploadId"]
         try:
-            etags = self._upload_parts(key, path, upload_id, part_size, digest, progress)
+            etags, sha256 = self._upload_parts(key, path, upload_id, part_size, progress)
             with self._errors(key):
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -175,7 +173,7 @@ class S3Store(Store):
                     Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
                 )
             raise
-        return digest.hexdigest()
+        return sha256
 
     def _upload_parts(
         self,
@@ -183,44 +181,39 @@ class S3Store(Store):
         path: Path,
         upload_id: str,
         part_size: int,
-        digest: Any,
         progress: ProgressCallback | None,
-    ) -> list[tuple[int, str]]:
-        """Read parts in order (hashing them), send them concurrently; the semaphore caps memory."""
+    ) -> tuple[list[tuple[int, str]], str]:
+        """Send parts concurrently, each streamed from its slice of the file (no part is held in
+        memory, as in boto3's transfer manager), while this thread hashes the file in order."""
+        size = path.stat().st_size
+        with open(path, "rb") as stream:
 
-        def send(number: int, data: bytes) -> tuple[int, str]:
-            try:
+            def send(number: int) -> tuple[int, str]:
+                start = (number - 1) * part_size
+                body = _FileSlice(stream.fileno(), start, min(part_size, size - start))
                 with self._errors(key):
                     reply = self.client.upload_part(
                         Bucket=self.bucket,
                         Key=self._key(key),
                         UploadId=upload_id,
                         PartNumber=number,
-                        Body=data,
+                        Body=body,
                     )
                 if progress:
-                    progress(len(data))
+                    progress(body.length)
                 return number, reply["ETag"]
-            finally:
-                self._parts.release()
 
-        futures = []
-        with open(path, "rb") as stream:
-            for number in range(1, MAX_PARTS + 1):
-                self._parts.acquire()
-                data = stream.read(part_size)
-                if not data:
-                    self._parts.release()
-                    break
-                digest.update(data)
-                futures.append(self._pool.submit(send, number, data))
-                del data
-                if any(f.done() and f.exception() for f in futures[-4:]):
-                    break
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            future.result()
-        return sorted(f.result() for f in futures)
+            count = math.ceil(size / part_size)
+            futures = [self._pool.submit(send, n) for n in range(1, count + 1)]
+            try:
+                sha256 = sha256_file(path)
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()
+                return [future.result() for future in futures], sha256
+            finally:
+                for future in futures:
+                    future.cancel()
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -273,3 +266,37 @@ class S3Store(Store):
 
     def fsspec_url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._key(key)}".rstrip("/")
+
+
+class _FileSlice(io.RawIOBase):
+    """Bytes ``[start, start + length)`` of an open file, read on demand with ``pread`` so that
+    parts of one file can be sent by several threads at once; seekable, for botocore's retries."""
+
+    def __init__(self, fd: int, start: int, length: int) -> None:
+        super().__init__()
+        self.fd, self.start, self.length, self.position = fd, start, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.length - self.position)
+        if count <= 0:
+            return 0
+        read = os.preadv(self.fd, [memoryview(buffer)[:count]], self.start + self.position)
+        self.position += read
+        return read
+
+    def __len__(self) -> int:
+        return self.length
