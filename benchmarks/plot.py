@@ -1,0 +1,165 @@
+"""Draw ``docs/benchmarks.png`` and print the README's results table from ``benchmarks/results``.
+
+Every figure comes from the committed JSON written by the benchmark scripts in this folder, so the
+plot and the table can be regenerated at any time:
+
+    .venv/bin/python benchmarks/plot.py            # needs the 'bench' extra (matplotlib)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PNG = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.png"
+OURS, BASE, OTHER = "#1f77b4", "#ff7f0e", "#7f7f7f"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def upload_rows(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return list(data["shapes"].items())
+
+
+def plot(png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    fig.suptitle("assetlake against its baselines (2-core machine, moto S3 on loopback)", size=13)
+
+    ax = axes[0][0]
+    upload = upload_rows(load("upload"))
+    contenders = [("assetlake", OURS), ("boto3_upload_file", BASE), ("s3fs_put", OTHER)]
+    width = 0.27
+    for i, (who, colour) in enumerate(contenders):
+        xs = [n + (i - 1) * width for n in range(len(upload))]
+        ax.bar(xs, [shape[who]["mb_per_s"] for _, shape in upload], width, color=colour, label=who)
+    for n, (_, shape) in enumerate(upload):
+        top = max(shape[who]["mb_per_s"] for who, _ in contenders)
+        ax.text(n, top * 1.04, f"{shape['ratio_to_best_baseline']}x best baseline", ha="center",
+                fontsize=9)  # fmt: skip
+    ax.set_xticks(range(len(upload)), [name for name, _ in upload])
+    ax.set_ylim(0, max(s[w]["mb_per_s"] for _, s in upload for w, _ in contenders) * 1.45)
+    ax.set_ylabel("MB/s (median)")
+    ax.set_title("Upload throughput")
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+
+    ax = axes[0][1]
+    index = load("index")["results"]
+    labels = [f"{r['assets']:,} assets" for r in index]
+    series = [
+        ("assetlake index", "full_assets_per_s", OURS),
+        ("request floor (bare boto3)", "floor_assets_per_s", OTHER),
+        ("naive sequential crawl", "naive_assets_per_s", BASE),
+    ]
+    for i, (label, key, colour) in enumerate(series):
+        xs = [n + (i - 1) * width for n in range(len(index))]
+        ax.bar(xs, [r[key] for r in index], width, color=colour, label=label)
+    for n, r in enumerate(index):
+        ax.text(n, r["floor_assets_per_s"] * 1.05, f"{r['ratio_to_floor']}x floor, "
+                f"{r['speedup_over_naive']}x naive", ha="center", fontsize=9)  # fmt: skip
+    ax.set_xticks(range(len(index)), labels)
+    ax.set_ylim(0, max(r["floor_assets_per_s"] for r in index) * 1.45)
+    ax.set_ylabel("assets/s")
+    ax.set_title("Index a lake (full crawl)")
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
+
+    ax = axes[1][0]
+    biggest = max(load("find")["sizes"], key=lambda size: size["assets"])
+    queries = biggest["queries"]
+    names = list(queries)
+    ours = [queries[q]["assetlake"]["p50_ms"] for q in names]
+    base = [queries[q]["baseline_parquet_pandas"]["p50_ms"] for q in names]
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], ours, 0.4, color=OURS, label="assetlake (SQLite) p50")
+    ax.bar([x + 0.2 for x in xs], base, 0.4, color=BASE, label="Parquet + pandas p50 (with load)")
+    ax.axhline(2.0, color=OURS, linestyle=":", linewidth=1, label="target p50 2 ms")
+    ax.set_yscale("log")
+    ax.set_ylim(0.03, max(base) * 30)
+    ax.set_xticks(list(xs), [n.replace("_", "\n") for n in names], fontsize=8)
+    ax.set_ylabel("ms (log)")
+    ax.set_title(f"find on {biggest['assets']:,} assets")
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
+
+    ax = axes[1][1]
+    compression = load("compression")
+    for name, codec in compression["codecs"].items():
+        if codec.get("compress_MBps") is None:
+            continue
+        chosen = name == compression["chosen"]
+        ax.scatter(codec["compress_MBps"], codec["ratio"], color=OURS if chosen else OTHER,
+                   s=60 if chosen else 25, zorder=3)  # fmt: skip
+        ax.annotate(name, (codec["compress_MBps"], codec["ratio"]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("compress MB/s (log)")
+    ax.set_ylabel("compression ratio")
+    ax.set_title("Codecs on Neuropixels-like int16 traces (1 s chunks)")
+
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+
+
+def table() -> str:
+    """The README's results table, one row per target."""
+    rows = ["| measurement | assetlake | baseline | ratio | target |", "|---|---|---|---|---|"]
+    for name, shape in upload_rows(load("upload")):
+        best = max(("boto3_upload_file", "s3fs_put"), key=lambda who: shape[who]["mb_per_s"])
+        rows.append(
+            f"| upload {name} | {shape['assetlake']['mb_per_s']} MB/s, "
+            f"{shape['assetlake']['peak_rss_mb']:.0f} MB peak | {best} "
+            f"{shape[best]['mb_per_s']} MB/s, {shape[best]['peak_rss_mb']:.0f} MB | "
+            f"{shape['ratio_to_best_baseline']}x | >= 1.0x |"
+        )
+    for r in load("index")["results"]:
+        rows.append(
+            f"| index {r['assets']:,} assets | {r['full_assets_per_s']} assets/s, "
+            f"incremental {r['incremental_fraction'] * 100:.1f}% of full, {r['peak_mb']:.0f} MB | "
+            f"floor {r['floor_assets_per_s']}/s, naive {r['naive_assets_per_s']}/s | "
+            f"{r['ratio_to_floor']}x floor, {r['speedup_over_naive']}x naive | "
+            ">= 0.8x floor, >= 5x naive, <= 5%, <= 300 MB |"
+        )
+    for size in load("find")["sizes"]:
+        for name, q in size["queries"].items():
+            ours, base = q["assetlake"], q["baseline_parquet_pandas"]
+            rows.append(
+                f"| find {name}, {size['assets']:,} assets | p50 {ours['p50_ms']} ms, "
+                f"p95 {ours['p95_ms']} ms | p50 {base['p50_ms']:.0f} ms | "
+                f"{q['speedup_p50']}x | p50 <= 2 ms, p95 <= 20 ms, >= 100x |"
+            )
+        rows.append(
+            f"| `assetlake find` end to end, {size['assets']:,} assets | "
+            f"{size['cli']['median_s']} s | | | <= 0.2 s |"
+        )
+    codecs = load("compression")
+    chosen = codecs["codecs"][codecs["chosen"]]
+    baseline = codecs["baseline"]
+    rows.append(
+        f"| default codec {codecs['chosen']} | ratio {chosen['ratio']}, "
+        f"{chosen['compress_MBps']} MB/s in, {chosen['decompress_MBps']} MB/s out | "
+        f"{baseline} ratio {codecs['codecs'][baseline]['ratio']} | "
+        f"{chosen[f'ratio_vs_{baseline}']}x smaller | by measurement |"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--png", type=Path, default=PNG)
+    args = parser.parse_args()
+    plot(args.png)
+    print(table())
+    print(f"\nwrote {args.png}")
+
+
+if __name__ == "__main__":
+    main()

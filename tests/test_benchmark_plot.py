@@ -1,0 +1,22 @@
+"""The README's plot and results table are regenerated from the committed benchmark results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "plot.py"
+
+
+def test_plot_and_table_come_from_the_results_files(tmp_path: Path) -> None:
+    png = tmp_path / "benchmarks.png"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--png", str(png)], capture_output=True, text=True, check=True
+    )
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 20_000
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    measured = {row.split("|")[1].strip().split(",")[0] for row in rows[1:]}
+    assert {"upload file_1GiB", "upload zarr_2000x1MiB", "index 5,000 assets"} <= measured
+    assert any(m.startswith("find free_text") for m in measured)
+    assert any(m.startswith("default codec") for m in measured)
