@@ -159,10 +159,10 @@ def parse_name(text: str) -> AssetName:
         rest = parts[4:]
     elif count >= 3 and count % 3 == 0:
         subject, date, time = parts[:3]
-        if subject in MODALITIES and count == 3:
+        if subject in MODALITIES:
             raise InvalidNameError(
-                f"asset name {text!r} has 3 parts but starts with modality {subject!r}: "
-                f"expected {RAW_PATTERN}"
+                f"asset name {text!r} has {count} parts but starts with modality {subject!r}: "
+                f"expected {RAW_PATTERN}, then _<label>_<YYYY-MM-DD>_<HH-MM-SS> per derivation"
             )
         name = AssetName(
             subject_id=_check_word(subject, "subject id", text),

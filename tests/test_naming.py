@@ -24,6 +24,10 @@ DERIVED = f"{RAW}_sorted_2024-03-02_08-00-00"
         ("ecephys_123456_2024-03-01_14-05-09\t", "contains '\\t'"),
         ("ecephys/123456_2024-03-01_14-05-09", "contains '/'"),
         ("ecephys_123456_2024-03-01", "starts with modality 'ecephys'"),
+        (
+            "ecephys_123456_2024-03-01_14-05-09_sorted_2024-03-02",
+            "has 6 parts but starts with modality",
+        ),
         ("ecephys_123_456_2024-03-01_14-05-09", "has 5 '_'-separated parts"),
         ("123456_2024-03-01", "has 2 '_'-separated parts"),
         (f"{RAW}_sorted", "has 5 '_'-separated parts"),

@@ -64,8 +64,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode click returns ctx.exit()'s code instead of raising it.
         code = cli.main(args=argv, prog_name="assetlake", standalone_mode=False)
-    except click.Abort:
-        _fail("assetlake: interrupted", 130)
     except click.ClickException as error:
         ctx = getattr(error, "ctx", None)
         where = ctx.command_path if ctx else "assetlake"
@@ -73,9 +71,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{where}: error: {error.format_message()}{hint}", error.exit_code)
     except AssetLakeError as error:
         _fail(f"assetlake: error: {error}", error.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort
         _fail(
-            "assetlake: interrupted; nothing partial is visible, and the same command again resumes",
+            "assetlake: interrupted; an unfinished upload stays invisible, and running the same "
+            "command again resumes it",
             130,
         )
     except BrokenPipeError:
