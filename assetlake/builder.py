@@ -211,13 +211,24 @@ class AssetBuilder:
         from assetlake.upload import upload_folder
 
         self._check_open()
-        result = upload_folder(self._path, lake, progress=progress, workers=workers)
+        try:
+            result = upload_folder(self._path, lake, progress=progress, workers=workers)
+        except BaseException as error:
+            # The data may exist nowhere else (written from memory): keep it, so that the same
+            # upload can resume, and say where it is.
+            self._temp = None
+            error.add_note(
+                f"asset {self.name} stays staged in {self._path}; run 'assetlake upload "
+                f"{self._path} --lake LAKE' to resume, or delete the folder"
+            )
+            raise
         self._committed = True
         self.discard()
         return result
 
     def discard(self) -> None:
-        """Remove a temporary staging folder (a staging folder the caller gave is kept)."""
+        """Remove a temporary staging folder (a staging folder the caller gave is kept, and so is
+        one whose commit failed)."""
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,10 +14,11 @@ import zarr
 from nwbfiles import RATE, nwbfile_with_series, traces
 
 from assetlake.builder import AssetBuilder
-from assetlake.errors import InvalidNameError, MetadataError, UsageError
+from assetlake.errors import InvalidNameError, LakeError, MetadataError, UsageError
 from assetlake.naming import AssetName
 from assetlake.schema.samples import derived_sidecars, raw_sidecars
 from assetlake.store import open_store
+from assetlake.upload import upload_folder
 
 PACIFIC = timezone(timedelta(hours=-8))
 ACQUIRED = datetime(2024, 3, 1, 14, 5, 9, tzinfo=PACIFIC)
@@ -126,6 +128,21 @@ def test_exception_in_with_block_leaves_nothing(lake: str) -> None:
         raise RuntimeError("rig crashed")
     assert not staged.exists()
     assert list(open_store(lake).list(f"{RAW}/")) == []
+
+
+def test_failed_commit_keeps_the_staged_data_and_resumes(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-lake"
+    with pytest.raises(LakeError, match="does not exist") as failure, build_raw() as asset:
+        asset.write_array("x.zarr", "a", np.arange(10))
+        asset.commit(str(missing))
+    assert any(f"stays staged in {asset.path}" in note for note in failure.value.__notes__)
+    assert (asset.path / "x.zarr" / "a").is_dir()
+    missing.mkdir()
+    result = upload_folder(asset.path, str(missing))
+    assert result.name == RAW and np.array_equal(
+        zarr.open(str(missing / RAW / "x.zarr" / "a"), mode="r")[:], np.arange(10)
+    )
+    shutil.rmtree(asset.path.parent)
 
 
 def test_leaving_without_commit_keeps_the_staging_and_says_how(tmp_path: Path) -> None:
