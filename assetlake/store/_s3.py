@@ -13,7 +13,7 @@ import io
 import math
 import os
 from collections.abc import Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from assetlake.errors import LakeError, ObjectExistsError
-from assetlake.store import ObjectInfo, ProgressCallback, Store, sha256_file
+from assetlake.store import ObjectInfo, ProgressCallback, Store, normalise_lake_url, sha256_file
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
@@ -47,8 +47,9 @@ def s3_etag(path: Path, part_size: int) -> str:
 
 
 class S3Store(Store):
-    """``s3://bucket[/prefix]``; files over ``part_size`` go up as concurrent multipart uploads
-    with at most ``max_workers`` parts in memory, so memory does not grow with file size."""
+    """``s3://bucket[/prefix]``; files over ``part_size`` go up as multipart uploads of
+    ``max_workers`` concurrent parts, each streamed from the file, so memory does not grow with
+    file size."""
 
     def __init__(self, url: str, *, max_workers: int = 10, part_size: int = 8 * MiB) -> None:
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
@@ -56,7 +57,7 @@ class S3Store(Store):
             raise LakeError(f"lake {url!r}: no bucket name; use s3://bucket[/prefix]")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.url = normalise_lake_url(url)
         self.part_size = part_size
         self.max_workers = max_workers
         config = Config(
@@ -69,7 +70,6 @@ class S3Store(Store):
         self.client = session.client(
             "s3", config=config, region_name=session.region_name or "us-east-1"
         )
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="assetlake-part")
 
     # -- helpers ---------------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -186,7 +186,11 @@ class S3Store(Store):
         """Send parts concurrently, each streamed from its slice of the file (no part is held in
         memory, as in boto3's transfer manager), while this thread hashes the file in order."""
         size = path.stat().st_size
-        with open(path, "rb") as stream:
+        # Leaving the pool waits for parts in flight, before the file they read is closed.
+        with (
+            open(path, "rb") as stream,
+            ThreadPoolExecutor(self.max_workers, thread_name_prefix="assetlake-part") as pool,
+        ):
 
             def send(number: int) -> tuple[int, str]:
                 start = (number - 1) * part_size
@@ -203,17 +207,14 @@ class S3Store(Store):
                     progress(body.length)
                 return number, reply["ETag"]
 
-            count = math.ceil(size / part_size)
-            futures = [self._pool.submit(send, n) for n in range(1, count + 1)]
+            futures = [pool.submit(send, n) for n in range(1, math.ceil(size / part_size) + 1)]
             try:
                 sha256 = sha256_file(path)
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    future.result()
                 return [future.result() for future in futures], sha256
-            finally:
+            except BaseException:
                 for future in futures:
                     future.cancel()
+                raise
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
