@@ -236,12 +236,15 @@ class Lineage:
 
 
 def default_catalogue_path(lake_url: str) -> Path:
-    """Where the local catalogue of a lake lives: one file per lake URL in the user's cache."""
+    """Where the local catalogue of a lake lives: one file per lake in the user's cache, named by
+    the normalised URL so that ``s3://b/`` and ``s3://b``, ``lake`` and ``./lake`` share it."""
+    from assetlake.store import normalise_lake_url
+
     folder = os.environ.get("ASSETLAKE_CACHE")
     if not folder:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         folder = str(Path(cache) / "assetlake")
-    digest = hashlib.sha1(lake_url.encode()).hexdigest()[:16]
+    digest = hashlib.sha1(normalise_lake_url(lake_url).encode()).hexdigest()[:16]
     return Path(folder).expanduser() / f"{digest}.sqlite"
 
 

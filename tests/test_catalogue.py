@@ -275,6 +275,29 @@ def test_default_catalogue_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     )
 
 
+def test_default_catalogue_path_is_one_per_lake(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import hashlib
+
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "c"))
+    digest = hashlib.sha1(b"s3://b/raw").hexdigest()[:16]
+    assert {
+        default_catalogue_path(url) for url in ("s3://b/raw", "s3://b/raw/", "s3://b//raw")
+    } == {tmp_path / "c" / f"{digest}.sqlite"}
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    lake = tmp_path / "one" / "lake"
+    digest = hashlib.sha1(lake.as_uri().encode()).hexdigest()[:16]
+    spellings = ("lake", "./lake", "lake/", str(lake), lake.as_uri())
+    assert {default_catalogue_path(url) for url in spellings} == {
+        tmp_path / "c" / f"{digest}.sqlite"
+    }
+    monkeypatch.chdir(tmp_path / "two")
+    assert default_catalogue_path("lake") != tmp_path / "c" / f"{digest}.sqlite"
+
+
 def test_queries_use_indexes(catalogue: Catalogue) -> None:
     def plan(**query) -> str:
         sql, params = catalogue.query(**query, limit=100)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
-from assetlake.store import RESERVED_PREFIX, open_store, sha256_file
+from assetlake.store import RESERVED_PREFIX, normalise_lake_url, open_store, sha256_file
 
 
 def test_put_is_create_only(lake: str) -> None:
@@ -64,3 +64,26 @@ def test_missing_lake_is_one_clear_error(tmp_path: Path, moto_server: str) -> No
         open_store("s3://no-such-bucket").check()
     with pytest.raises(UsageError, match="not supported"):
         open_store("gs://bucket")
+
+
+def test_every_spelling_of_a_lake_normalises_to_its_store_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_server: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    local = (tmp_path / "lake").as_uri()
+    spellings = ["lake", "./lake", "lake/", "~/lake", str(tmp_path / "lake"), local, local + "/"]
+    for spelling in spellings:
+        assert (normalise_lake_url(spelling), open_store(spelling).url) == (local, local), spelling
+    spaced = (tmp_path / "a b").as_uri()
+    assert spaced.endswith("/a%20b")
+    assert normalise_lake_url("a b") == normalise_lake_url(spaced) == spaced
+    assert open_store("a b").url == spaced
+    for spelling, url in [
+        ("s3://b", "s3://b"),
+        ("s3://b/", "s3://b"),
+        ("s3://b/p/", "s3://b/p"),
+        ("s3://b//p/q//", "s3://b/p/q"),
+    ]:
+        assert (normalise_lake_url(spelling), open_store(spelling).url) == (url, url), spelling
+    assert normalise_lake_url("gs://b/") == "gs://b/"

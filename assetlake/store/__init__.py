@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import unquote
 
 from assetlake.errors import UsageError
 
@@ -130,6 +131,21 @@ def open_store(url: str, **options: Any) -> Store:
     from assetlake.store._local import LocalStore
 
     return LocalStore(url.removeprefix("file://"))
+
+
+def normalise_lake_url(url: str) -> str:
+    """One spelling per lake, so every way of typing it (``s3://b/``, ``./lake``, a relative path
+    from another folder) maps to the right cached catalogue: ``s3://bucket[/prefix]`` without a
+    trailing '/', local folders as absolute ``file://`` URIs. Anything else is returned as given
+    (:func:`open_store` refuses it with a clear message)."""
+    if url.startswith("s3://"):
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        return f"s3://{bucket}/{prefix.strip('/')}".rstrip("/") if bucket else url
+    if url.startswith("file://"):
+        url = unquote(url.removeprefix("file://"))
+    elif not url or "://" in url:
+        return url
+    return Path(url).expanduser().absolute().as_uri()
 
 
 def lake_from_env(lake: str | None) -> str:
