@@ -60,7 +60,10 @@ def test_killed_upload_is_invisible_and_resumes(
     _, err = proc.communicate(timeout=30)
     if sig == signal.SIGINT:
         assert proc.returncode == 130
-        assert err.decode().strip().splitlines()[-1].startswith("assetlake: interrupted")
+        assert err.decode().strip().splitlines()[-1] == (
+            "assetlake: interrupted; the unfinished upload stays invisible, and the same command "
+            "again resumes it"
+        )
     else:
         assert proc.returncode == -signal.SIGKILL
     assert not committed(store, folder.name)

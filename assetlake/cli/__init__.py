@@ -72,11 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     except AssetLakeError as error:
         _fail(f"assetlake: error: {error}", error.exit_code)
     except (KeyboardInterrupt, click.Abort):  # click turns Ctrl-C into Abort
-        _fail(
-            "assetlake: interrupted; an unfinished upload stays invisible, and running the same "
-            "command again resumes it",
-            130,
-        )
+        _fail("assetlake: interrupted", 130)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

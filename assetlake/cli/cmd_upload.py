@@ -53,6 +53,13 @@ def command(
         for problem in error.problems:
             click.echo(str(problem), err=True)
         raise
+    except (KeyboardInterrupt, click.Abort):
+        click.echo(
+            "assetlake: interrupted; the unfinished upload stays invisible, and the same command "
+            "again resumes it",
+            err=True,
+        )
+        raise SystemExit(130) from None
     if dry_run:
         plan = result.plan
         click.echo(f"dry run: nothing written\nname:   {result.name}\nlake:   {url}")
