@@ -262,18 +262,3 @@ def _flatten_aind(node: Any) -> Any:
         else:
             flat[key] = _flatten_aind(value)
     return flat
-    if "modality" in node and "modalities" not in node and isinstance(node["modality"], list):
-        node["modalities"] = node.pop("modality")
-    for key, value in node.items():
-        if key in _ORGANISATIONS and isinstance(value, dict):
-            node[key] = value.get("abbreviation") or value.get("name") or value
-        elif key in _PEOPLE and isinstance(value, list):
-            node[key] = [v.get("name", v) if isinstance(v, dict) else v for v in value]
-        elif key in _MODALITY_LISTS and isinstance(value, list):
-            node[key] = [
-                v.get("abbreviation") or v.get("name", v) if isinstance(v, dict) else v
-                for v in value
-            ]
-        else:
-            node[key] = _flatten_aind(value)
-    return node
