@@ -408,23 +408,35 @@ class Catalogue:
                 self.db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
             else:
                 self.db = sqlite3.connect(self.path)
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0 and not readonly:
-                tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if tables == 0:
-                    with self.db:
-                        self.db.executescript(_SCHEMA)
-                    version = VERSION
         except sqlite3.DatabaseError as error:
-            raise CatalogueError(
-                f"catalogue {self.path} cannot be read ({error}); delete it and run 'assetlake index'"
-            ) from None
+            raise self._unreadable(error) from None
+        try:
+            version = self._prepare(readonly)
+        except sqlite3.DatabaseError as error:
+            self.db.close()
+            raise self._unreadable(error) from None
         if version != VERSION:
             self.db.close()
             raise CatalogueError(
                 f"catalogue {self.path} has version {version}, this assetlake reads version "
                 f"{VERSION}; delete the file and run 'assetlake index' again"
             )
+
+    def _prepare(self, readonly: bool) -> int:
+        """The file's version, after creating the tables if it is new and writable."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and not readonly:
+            tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables == 0:
+                with self.db:
+                    self.db.executescript(_SCHEMA)
+                version = VERSION
+        return version
+
+    def _unreadable(self, error: sqlite3.DatabaseError) -> CatalogueError:
+        return CatalogueError(
+            f"catalogue {self.path} cannot be read ({error}); delete it and run 'assetlake index'"
+        )
 
     def close(self) -> None:
         self.db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -241,7 +242,9 @@ def test_meta_and_reopen(tmp_path: Path) -> None:
         assert cat.count() == 7
 
 
-def test_unknown_version_and_garbage_and_missing(tmp_path: Path) -> None:
+def test_unknown_version_and_garbage_and_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version = 99")
@@ -252,8 +255,26 @@ def test_unknown_version_and_garbage_and_missing(tmp_path: Path) -> None:
         Catalogue(path)
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(CatalogueError, match="cannot be read"):
-        Catalogue(garbage)
+    opened: list[sqlite3.Connection] = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs) -> sqlite3.Connection:
+        opened.append(real_connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    for readonly in (False, True):
+        with pytest.raises(
+            CatalogueError,
+            match=rf"^catalogue {re.escape(str(garbage))} cannot be read \(file is not a database\); "
+            "delete it and run 'assetlake index'$",
+        ):
+            Catalogue(garbage, readonly=readonly)
+    monkeypatch.undo()
+    assert len(opened) == 2
+    for db in opened:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+            db.execute("SELECT 1")
     with pytest.raises(CatalogueError, match="does not exist"):
         Catalogue(tmp_path / "missing.sqlite", readonly=True)
     assert not (tmp_path / "missing.sqlite").exists()
