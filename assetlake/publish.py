@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assetlake.catalogue import VERSION, Catalogue, Record
-from assetlake.errors import CatalogueError
+from assetlake.errors import CatalogueError, LakeError
 
 if TYPE_CHECKING:
     from assetlake.store import Store
@@ -38,7 +38,13 @@ MANIFEST = PREFIX + "catalogue.json"
 #: How record fields are stored in ``assets.parquet``; any other field is a string column.
 LIST_COLUMNS = ("modalities", "investigators")
 INT_COLUMNS = ("size", "objects")
-JSON_COLUMNS = ("schema_versions", "problems", "metadata", "contents")
+#: JSON columns, with the field's empty value for a row that lacks one (an older catalogue).
+JSON_COLUMNS: dict[str, type] = {
+    "schema_versions": dict,
+    "problems": list,
+    "metadata": dict,
+    "contents": list,
+}
 #: ``files.parquet``: one row per top-level entry of an asset (its ``contents``).
 FILE_COLUMNS = (
     ("asset", "string"),
@@ -97,27 +103,38 @@ def publish_catalogue(catalogue: Catalogue, lake: str | Store) -> PublishStats:
 def ensure_catalogue(lake_url: str, path: Path) -> Path:
     """The local catalogue of ``lake_url`` at ``path``, fetched from the lake when it is missing
     or older than the published one (or of another version); an indexed catalogue is used as is,
-    without any request."""
+    without any request. A fetched copy is also used as is when the lake cannot be reached, so
+    ``find`` keeps working offline or after the lake moved."""
     version, meta = _local(path)
     if meta.get("origin") == "index":
         return path
     from assetlake.store import open_store
 
-    store = open_store(lake_url)
+    try:
+        _refresh(open_store(lake_url), lake_url, path, version, meta)
+    except LakeError:
+        if version != VERSION or meta.get("origin") != "published":
+            raise
+    return path
+
+
+def _refresh(
+    store: Store, lake_url: str, path: Path, version: int | None, meta: dict[str, str]
+) -> None:
+    """Fetch the published catalogue into ``path`` unless the local copy is that one already."""
     data = store.get(MANIFEST)
     if data is None:
         if path.exists():
-            return path
+            return
         raise CatalogueError(
             f"no catalogue for lake {lake_url}: run `assetlake index --lake {lake_url}`, "
             f"or ask its steward to run `assetlake index --publish`"
         )
     fingerprint = _fingerprint(data)
     if version == VERSION and meta.get("published_etag") == fingerprint:
-        return path
+        return
     _check_manifest(lake_url, data)
     fetch_catalogue(store, path, fingerprint)
-    return path
 
 
 def fetch_catalogue(store: Store, path: Path, fingerprint: str) -> None:
@@ -223,10 +240,12 @@ def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> 
 
 
 def _record(row: dict[str, Any]) -> Record:
-    for column in JSON_COLUMNS:
-        row[column] = json.loads(row[column]) if row.get(column) is not None else None
+    for column, empty in JSON_COLUMNS.items():
+        row[column] = json.loads(row[column]) if row.get(column) is not None else empty()
     for column in LIST_COLUMNS:
         row[column] = row.get(column) or []
+    for column in INT_COLUMNS:
+        row[column] = row.get(column) or 0
     names = {spec.name for spec in dataclasses.fields(Record)}
     return Record(**{key: value for key, value in row.items() if key in names})
 

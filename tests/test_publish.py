@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +19,15 @@ import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
 
 from assetlake.catalogue import VERSION, Catalogue, default_catalogue_path
-from assetlake.errors import CatalogueError
+from assetlake.errors import CatalogueError, LakeError
 from assetlake.index import index_lake
 from assetlake.publish import (
     ASSETS,
     FILES,
     MANIFEST,
     PREFIX,
+    _parquet,
+    _table,
     asset_columns,
     ensure_catalogue,
     publish_catalogue,
@@ -194,6 +199,61 @@ def test_local_copy_kept_when_the_published_one_disappears(local_lake: str, tmp_
     assert ensure_catalogue(local_lake, path) == path
     with Catalogue(path, readonly=True) as fetched:
         assert fetched.count() == 3
+
+
+def test_fetched_copy_is_used_when_the_lake_is_gone(
+    lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(lake)
+    with indexed_lake(store, tmp_path / "steward.sqlite") as catalogue:
+        publish_catalogue(catalogue, store)
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+    path = default_catalogue_path(lake)
+    assert ensure_catalogue(lake, path) == path
+    fetched_at = path.stat().st_mtime_ns
+    if lake.startswith("s3://"):
+        endpoint = os.environ["AWS_ENDPOINT_URL"]
+        request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request).close()
+        with pytest.raises(LakeError, match="does not exist"):
+            open_store(lake).check()
+    else:
+        shutil.rmtree(lake)
+    assert ensure_catalogue(lake, path) == path
+    assert path.stat().st_mtime_ns == fetched_at
+    done = cli("find", "--lake", lake, "--format", "names", "--sort", "name")
+    assert (done.code, done.out, done.err) == (0, f"{RAW}\n{DERIVED}\n{V1}\n", "")
+    if lake.startswith("s3://"):
+        # Without a fetched copy, the lake's error is the answer.
+        with pytest.raises(LakeError, match="does not exist"):
+            ensure_catalogue(lake, tmp_path / "never-fetched.sqlite")
+
+
+def test_published_rows_without_json_columns_read_as_empty(
+    local_lake: str, tmp_path: Path, cli: Any
+) -> None:
+    store = open_store(local_lake)
+    columns = [
+        (c, k) for c, k in asset_columns() if c not in ("contents", "schema_versions", "objects")
+    ]
+    row = {"name": RAW, "url": f"{store.url}/{RAW}", "level": "raw", "status": "valid",
+           "size": None, "problems": None, "metadata": None}  # fmt: skip
+    store.put(ASSETS, _parquet(_table([row], tuple(columns))))
+    store.put(MANIFEST, json.dumps({"format_version": "1"}).encode())
+    path = ensure_catalogue(local_lake, tmp_path / "c.sqlite")
+    with Catalogue(path, readonly=True) as catalogue:
+        record = catalogue.get(RAW)
+    assert record is not None
+    assert (record.size, record.objects) == (0, 0)
+    assert (record.contents, record.schema_versions, record.problems, record.metadata) == (
+        [],
+        {},
+        [],
+        {},
+    )
+    done = cli("show", RAW, "--catalogue", path)
+    assert (done.code, done.err) == (0, "")
+    assert done.out.splitlines()[-1] == "files         0 objects, 0 B"
 
 
 def test_catalogue_of_another_version_is_refetched_unless_indexed(
