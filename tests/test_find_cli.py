@@ -45,6 +45,20 @@ def test_repeated_options_mean_or_and_text_words(cli, catalogue_file: Path) -> N
     assert done.out == f"{ANALYSIS}\n"
 
 
+def test_a_full_page_says_so_on_stderr_only(cli, catalogue_file: Path) -> None:
+    note = "assetlake find: showing the first {} matches; raise --limit for more\n"
+    done = cli("find", "--catalogue", catalogue_file, "--level", "raw", "--format", "names",
+               "--limit", "2")  # fmt: skip
+    assert (done.code, done.out, done.err) == (0, f"{RAW_C}\n{RAW_A}\n", note.format(2))
+    done = cli("find", "--catalogue", catalogue_file, "--level", "raw", "--format", "urls",
+               "--limit", "3")  # fmt: skip
+    assert done.out == f"{LAKE}/{RAW_C}\n{LAKE}/{RAW_A}\n{LAKE}/{RAW_B}\n"
+    assert done.err == note.format(3)
+    done = cli("find", "--catalogue", catalogue_file, "--level", "raw", "--format", "json",
+               "--limit", "4")  # fmt: skip
+    assert (len(json.loads(done.out)), done.err) == (3, "")
+
+
 def test_table(cli, catalogue_file: Path) -> None:
     done = cli("find", "--catalogue", catalogue_file, "--invalid")
     lines = done.out.splitlines()

@@ -8,38 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assetlake.cli.options import lake_option
+from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
 
 if TYPE_CHECKING:
-    from assetlake.catalogue import Catalogue, Record
+    from assetlake.catalogue import Record
 
 FORMATS = ("table", "json", "names", "urls")
 TABLE_COLUMNS = ("name", "level", "modality", "subject", "acquired", "project", "status")
 DEFAULT_LIMIT = 100
-
-catalogue_option = click.option(
-    "--catalogue",
-    "catalogue_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Use this catalogue file instead of the lake's cached one.",
-)
-
-
-def open_catalogue(catalogue_file: Path | None, lake: str | None) -> Catalogue:
-    """The catalogue a command reads: ``--catalogue FILE``, else the lake's (fetched if needed)."""
-    from assetlake.catalogue import Catalogue, default_catalogue_path
-    from assetlake.errors import UsageError
-
-    if catalogue_file is not None:
-        return Catalogue(catalogue_file, readonly=True)
-    if not lake:
-        raise UsageError(
-            "no catalogue given: pass --lake URL (or set ASSETLAKE_LAKE) or --catalogue FILE"
-        )
-    from assetlake.publish import ensure_catalogue
-
-    path = ensure_catalogue(lake, default_catalogue_path(lake))
-    return Catalogue(path, readonly=True)
 
 
 def _row(record: Record) -> tuple[str, ...]:
@@ -146,6 +122,10 @@ def command(
             text=" ".join(text) if text else None,
             limit=limit,
             sort=sort,
+        )
+    if len(records) == limit:
+        click.echo(
+            f"assetlake find: showing the first {limit} matches; raise --limit for more", err=True
         )
     if fmt == "json":
         click.echo(json.dumps([r.summary() for r in records], indent=2))

@@ -6,18 +6,12 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import lake_option
+from assetlake.cli.options import catalogue_option, lake_option
 
 
 @click.command("index")
 @lake_option
-@click.option(
-    "--catalogue",
-    "catalogue_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="The local SQLite catalogue (default: one per lake under $ASSETLAKE_CACHE).",
-)
+@catalogue_option
 @click.option(
     "--publish",
     is_flag=True,
@@ -32,7 +26,7 @@ from assetlake.cli.options import lake_option
     help="Concurrent requests.",
 )
 def command(
-    lake: str | None, catalogue_path: Path | None, publish: bool, full: bool, workers: int
+    lake: str | None, catalogue_file: Path | None, publish: bool, full: bool, workers: int
 ) -> None:
     """Catalogue every committed asset of a lake (only new ones, unless --full).
 
@@ -48,7 +42,7 @@ def command(
 
     url = lake_from_env(lake)
     store = open_store(url)
-    catalogue = Catalogue(catalogue_path or default_catalogue_path(url))
+    catalogue = Catalogue(catalogue_file or default_catalogue_path(url))
     try:
         stats = index_lake(store, catalogue, full=full, workers=workers)
         click.echo(stats.summary())

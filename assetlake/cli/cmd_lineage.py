@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assetlake.cli.cmd_find import catalogue_option, open_catalogue
-from assetlake.cli.options import json_option, lake_option
+from assetlake.cli.options import catalogue_option, json_option, lake_option, open_catalogue
 
 if TYPE_CHECKING:
     from assetlake.catalogue import LineageNode

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.cmd_find import catalogue_option, open_catalogue
-from assetlake.cli.options import json_option, lake_option
+from assetlake.cli.options import catalogue_option, json_option, lake_option, open_catalogue
 
 
 def _size(count: int) -> str:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from assetlake.catalogue import Catalogue
 
 lake_option = click.option(
     "--lake",
@@ -12,3 +18,28 @@ lake_option = click.option(
     "Example: --lake s3://my-lab-data",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+catalogue_option = click.option(
+    "--catalogue",
+    "catalogue_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="The SQLite catalogue file, instead of the lake's own under $ASSETLAKE_CACHE. "
+    "Example: --catalogue lab.sqlite",
+)
+
+
+def open_catalogue(catalogue_file: Path | None, lake: str | None) -> Catalogue:
+    """The catalogue a command reads: ``--catalogue FILE``, else the lake's (fetched if needed)."""
+    from assetlake.catalogue import Catalogue, default_catalogue_path
+    from assetlake.errors import UsageError
+
+    if catalogue_file is not None:
+        return Catalogue(catalogue_file, readonly=True)
+    if not lake:
+        raise UsageError(
+            "no catalogue given: pass --lake URL (or set ASSETLAKE_LAKE) or --catalogue FILE"
+        )
+    from assetlake.publish import ensure_catalogue
+
+    path = ensure_catalogue(lake, default_catalogue_path(lake))
+    return Catalogue(path, readonly=True)
