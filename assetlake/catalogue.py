@@ -586,6 +586,10 @@ class Catalogue:
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM assets").fetchone()[0]
 
+    def status_counts(self) -> dict[str, int]:
+        """How many assets have each status, counted in SQL rather than by loading records."""
+        return dict(self.db.execute("SELECT status, count(*) FROM assets GROUP BY status"))
+
     def known_names(self) -> set[str]:
         return {name for (name,) in self.db.execute("SELECT name FROM assets")}
 

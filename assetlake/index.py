@@ -24,11 +24,12 @@ from assetlake.asset import (
     FOREIGN_SIDECAR_FILES,
     SIDECAR_FILES,
     sidecar_key,
+    sidecars_of,
     summarise_contents,
 )
 from assetlake.catalogue import Catalogue, Record
 from assetlake.naming import AssetName, NameKind, is_asset_name, parse_name
-from assetlake.problems import Problem, Severity
+from assetlake.problems import Problem, has_errors
 from assetlake.store import Store, open_store
 
 #: Metadata files larger than this are not read (a sidecar is kilobytes; this is a broken upload).
@@ -37,7 +38,6 @@ MAX_METADATA_BYTES = 16 << 20
 BATCH = 500
 
 VALID, INVALID, UNVERIFIED = "valid", "invalid", "unverified"
-_READABLE = (*SIDECAR_FILES, *FOREIGN_SIDECAR_FILES)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def index_lake(
     catalogue.set_meta("origin", "index")
     catalogue.set_meta("lake", store.url)
     catalogue.set_meta("indexed", datetime.now().astimezone().isoformat(timespec="seconds"))
-    counts = _status_counts(catalogue)
+    counts = catalogue.status_counts()
     return IndexStats(
         new=written,
         removed=len(gone),
@@ -95,11 +95,6 @@ def index_lake(
         skipped=len(todo) - written,
         seconds=time.perf_counter() - started,
     )
-
-
-def _status_counts(catalogue: Catalogue) -> dict[str, int]:
-    """Counted in SQL: loading every record to count them would cost more than the re-index."""
-    return dict(catalogue.db.execute("SELECT status, count(*) FROM assets GROUP BY status"))
 
 
 def _batches(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -149,7 +144,7 @@ class _Crawler:
 
     def _assetlake_record(self, name: str, document: dict[str, Any]) -> Record:
         summary = document["assetlake"]
-        sidecars = _sidecars_in(document)
+        sidecars = sidecars_of(document)
         problems = _validate(name, sidecars)
         contents = summary.get("contents")
         return _record(
@@ -157,7 +152,7 @@ class _Crawler:
             name,
             sidecars,
             document,
-            status=VALID if not _has_errors(problems) else INVALID,
+            status=VALID if not has_errors(problems) else INVALID,
             problems=problems,
             size=_int(summary.get("size")),
             objects=_int(summary.get("objects")),
@@ -175,8 +170,8 @@ class _Crawler:
         wanted: dict[str, _Pending] = {}
         for item in assets:
             if item.document is not None:
-                item.sidecars = _sidecars_in(item.document)
-            for filename in _READABLE:
+                item.sidecars = sidecars_of(item.document)
+            for filename in (*SIDECAR_FILES, *FOREIGN_SIDECAR_FILES):
                 size = item.objects.get(filename)
                 if size is None or filename in item.sidecars:
                     continue
@@ -258,14 +253,6 @@ def _too_big(filename: str, size: int, max_bytes: int) -> Problem:
     )
 
 
-def _sidecars_in(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        filename: document[sidecar_key(filename)]
-        for filename in _READABLE
-        if isinstance(document.get(sidecar_key(filename)), dict)
-    }
-
-
 def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
     """Validation problems; a validator failure on odd input is one more problem, never a stop."""
     from assetlake.validate import validate_documents
@@ -274,10 +261,6 @@ def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
         return list(validate_documents(name, sidecars).problems)
     except Exception as error:
         return [Problem("", "", f"could not be validated: {type(error).__name__}: {error}")]
-
-
-def _has_errors(problems: list[Problem]) -> bool:
-    return any(p.severity == Severity.ERROR for p in problems)
 
 
 def _int(value: Any) -> int:

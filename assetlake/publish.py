@@ -7,7 +7,8 @@ written last, so a reader that sees a new ``catalogue.json`` finds the Parquet f
 DuckDB and pandas read the Parquet files directly.
 
 ``assetlake find`` calls :func:`ensure_catalogue` on every run, so this module imports only the
-standard library and the catalogue at the top: pyarrow and boto3 load only when a fetch is needed.
+standard library, the catalogue and the store's base module at the top: pyarrow and boto3 load only
+when a fetch is needed.
 """
 
 from __future__ import annotations
@@ -21,16 +22,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assetlake.catalogue import VERSION, Catalogue, Record
 from assetlake.errors import CatalogueError, LakeError
-
-if TYPE_CHECKING:
-    from assetlake.store import Store
+from assetlake.store import RESERVED_PREFIX, Store, open_store
 
 FORMAT_VERSION = "1"
-PREFIX = "assetlake-catalogue/"
+PREFIX = RESERVED_PREFIX
 ASSETS = PREFIX + "assets.parquet"
 FILES = PREFIX + "files.parquet"
 MANIFEST = PREFIX + "catalogue.json"
@@ -67,8 +66,6 @@ class PublishStats:
 
 def publish_catalogue(catalogue: Catalogue, lake: str | Store) -> PublishStats:
     """Write the catalogue's Parquet files, then ``catalogue.json``, into the lake."""
-    from assetlake.store import open_store
-
     store = open_store(lake) if isinstance(lake, str) else lake
     records = list(catalogue.records())
     store.put(ASSETS, _parquet(_assets_table(records)), overwrite=True)
@@ -108,8 +105,6 @@ def ensure_catalogue(lake_url: str, path: Path) -> Path:
     version, meta = _local(path)
     if meta.get("origin") == "index":
         return path
-    from assetlake.store import open_store
-
     try:
         _refresh(open_store(lake_url), lake_url, path, version, meta)
     except LakeError:

@@ -103,6 +103,12 @@ def test_upsert_replaces_and_remove_forgets_text(catalogue: Catalogue) -> None:
     assert RAW_B not in catalogue.known_names()
 
 
+def test_status_counts(catalogue: Catalogue, tmp_path: Path) -> None:
+    assert catalogue.status_counts() == {"valid": 5, "invalid": 1, "unverified": 1}
+    with Catalogue(tmp_path / "empty.sqlite") as empty:
+        assert empty.status_counts() == {}
+
+
 def test_subject_exact_wildcards_and_or(catalogue: Catalogue) -> None:
     assert names(catalogue.find(subject="222")) == [RAW_B]
     assert catalogue.find(subject="22") == []
