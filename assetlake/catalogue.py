@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from assetlake.errors import AssetNotFoundError, CatalogueError, QueryError
+from assetlake.errors import AssetNotFoundError, CatalogueError, QueryError, UsageError
 
 #: Bumped whenever the tables change; an older or newer file must be deleted and re-indexed.
 VERSION = 4
@@ -582,6 +582,18 @@ class Catalogue:
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
+
+    def check_lake(self, lake_url: str) -> None:
+        """Refuse to stand for another lake than the one it was built from: its records point
+        there, and indexing into it would mix two lakes."""
+        from assetlake.store import normalise_lake_url
+
+        built_for, wanted = self.meta("lake"), normalise_lake_url(lake_url)
+        if built_for is not None and normalise_lake_url(built_for) != wanted:
+            raise UsageError(
+                f"catalogue {self.path} is the catalogue of lake {built_for}, not of {wanted}; "
+                "drop --catalogue, or give the --lake (or ASSETLAKE_LAKE) it was built for"
+            )
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM assets").fetchone()[0]

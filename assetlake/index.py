@@ -71,6 +71,7 @@ def index_lake(
     started = time.perf_counter()
     store = open_store(lake) if isinstance(lake, str) else lake
     store.check()
+    catalogue.check_lake(store.url)
     names = [name for name in store.list_dirs() if is_asset_name(name)]
     known = catalogue.known_names()
     gone = sorted(known - set(names))
@@ -84,7 +85,6 @@ def index_lake(
         catalogue.remove(gone)
     catalogue.set_meta("origin", "index")
     catalogue.set_meta("lake", store.url)
-    catalogue.set_meta("indexed", datetime.now().astimezone().isoformat(timespec="seconds"))
     counts = catalogue.status_counts()
     return IndexStats(
         new=written,

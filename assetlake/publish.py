@@ -93,7 +93,6 @@ def publish_catalogue(catalogue: Catalogue, lake: str | Store) -> PublishStats:
     }
     data = json.dumps(manifest, indent=2).encode()
     store.put(MANIFEST, data, overwrite=True)
-    catalogue.set_meta("published_etag", _fingerprint(data))
     return PublishStats(len(records), files.num_rows, f"{store.url}/{PREFIX}")
 
 

@@ -367,6 +367,29 @@ def test_index_cli_prints_summary(lake: str, cli: Any, tmp_path: Path) -> None:
     assert again.out.startswith("indexed 0 new, removed 0, 1 total (")
 
 
+def test_catalogue_of_another_lake_is_refused(
+    local_lake: str, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit(open_store(local_lake), RAW, sample_sidecars(RAW))
+    path = tmp_path / "c.sqlite"
+    monkeypatch.chdir(Path(local_lake).parent)
+    assert cli("index", "--lake", "./lake/", "--catalogue", path).code == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    for command in (["index"], ["find", "--format", "names"], ["show", RAW], ["lineage", RAW]):
+        done = cli(*command, "--lake", other, "--catalogue", path)
+        assert (done.code, done.out) == (2, ""), command
+        assert done.err == (
+            f"assetlake: error: catalogue {path} is the catalogue of lake "
+            f"{Path(local_lake).as_uri()}, not of {other.as_uri()}; drop --catalogue, or give the --lake "
+            "(or ASSETLAKE_LAKE) it was built for\n"
+        )
+    with Catalogue(path, readonly=True) as catalogue:
+        assert catalogue.known_names() == {RAW}
+    done = cli("find", "--lake", local_lake, "--catalogue", path, "--format", "names")
+    assert (done.code, done.out, done.err) == (0, f"{RAW}\n", "")
+
+
 def test_index_cli_bad_inputs(
     cli: Any, moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,7 +34,14 @@ def open_catalogue(catalogue_file: Path | None, lake: str | None) -> Catalogue:
     from assetlake.errors import UsageError
 
     if catalogue_file is not None:
-        return Catalogue(catalogue_file, readonly=True)
+        catalogue = Catalogue(catalogue_file, readonly=True)
+        if lake:
+            try:
+                catalogue.check_lake(lake)
+            except UsageError:
+                catalogue.close()
+                raise
+        return catalogue
     if not lake:
         raise UsageError(
             "no catalogue given: pass --lake URL (or set ASSETLAKE_LAKE) or --catalogue FILE"
