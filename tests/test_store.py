@@ -87,3 +87,12 @@ def test_every_spelling_of_a_lake_normalises_to_its_store_url(
     ]:
         assert (normalise_lake_url(spelling), open_store(spelling).url) == (url, url), spelling
     assert normalise_lake_url("gs://b/") == "gs://b/"
+
+
+def test_a_local_lake_url_round_trips_through_its_store(tmp_path: Path) -> None:
+    folder = tmp_path / "lab lake #1"
+    store = open_store(str(folder))
+    store.create()
+    store.put("a_b/x", b"1")
+    assert open_store(store.url).get("a_b/x") == b"1"
+    assert "%20" in store.url and open_store(store.url).url == store.url

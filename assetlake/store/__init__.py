@@ -130,7 +130,7 @@ def open_store(url: str, **options: Any) -> Store:
         )
     from assetlake.store._local import LocalStore
 
-    return LocalStore(url.removeprefix("file://"))
+    return LocalStore(unquote(url.removeprefix("file://")) if url.startswith("file://") else url)
 
 
 def normalise_lake_url(url: str) -> str:
