@@ -22,6 +22,8 @@ SIDECAR_FILES = (
 )
 #: Sidecars written by other tools (aind-data-schema v1 ``session.json``, v2 ``instrument.json``).
 FOREIGN_SIDECAR_FILES = ("session.json", "instrument.json", "quality_control.json")
+#: Every metadata file the indexer reads from an asset folder.
+READABLE_FILES = (*SIDECAR_FILES, *FOREIGN_SIDECAR_FILES)
 CLAIM = ".assetlake-upload.json"
 MANIFEST = "manifest.json"
 COMMIT = "metadata.nd.json"
@@ -55,7 +57,9 @@ def summarise_contents(objects: Mapping[str, int]) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     for path, size in objects.items():
         top = path.split("/", 1)[0]
-        entry = groups.setdefault(top, {"path": top, "format": data_format(top), "size": 0, "objects": 0})
+        entry = groups.setdefault(
+            top, {"path": top, "format": data_format(top), "size": 0, "objects": 0}
+        )
         entry["size"] += size
         entry["objects"] += 1
     return sorted(groups.values(), key=lambda entry: entry["path"])
@@ -93,6 +97,6 @@ def sidecars_of(document: Mapping[str, Any]) -> dict[str, Any]:
     """The sidecar documents inside a consolidated file, keyed by file name."""
     return {
         filename: document[sidecar_key(filename)]
-        for filename in (*SIDECAR_FILES, *FOREIGN_SIDECAR_FILES)
+        for filename in READABLE_FILES
         if isinstance(document.get(sidecar_key(filename)), dict)
     }

@@ -21,8 +21,7 @@ from typing import Any
 from assetlake.asset import (
     CLAIM,
     COMMIT,
-    FOREIGN_SIDECAR_FILES,
-    SIDECAR_FILES,
+    READABLE_FILES,
     sidecar_key,
     sidecars_of,
     summarise_contents,
@@ -171,7 +170,7 @@ class _Crawler:
         for item in assets:
             if item.document is not None:
                 item.sidecars = sidecars_of(item.document)
-            for filename in (*SIDECAR_FILES, *FOREIGN_SIDECAR_FILES):
+            for filename in READABLE_FILES:
                 size = item.objects.get(filename)
                 if size is None or filename in item.sidecars:
                     continue
