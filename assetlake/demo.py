@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assetlake.cli.options import format_size
 from assetlake.errors import UsageError
 from assetlake.naming import AssetName, parse_name
 
@@ -117,7 +118,7 @@ def run_demo(lake: str, work: Path, echo: Echo, run: RunCommand) -> DemoRun:
         demo.raw[f"{modality}/{subject}"] = result.name
         demo.staged[result.name] = asset.path
         echo(
-            f"   + {result.name:<45} {what}; {_size(result.total_bytes)}, {result.objects} objects"
+            f"   + {result.name:<45} {what}; {format_size(result.total_bytes)}, {result.objects} objects"
         )
 
     echo("\n2. Pipelines read sources in place and commit derived assets beside them")
@@ -424,14 +425,6 @@ def _show_open_in_place(store: Any, demo: DemoRun, echo: Echo) -> None:
     nwb = store.fsspec_url(f"{demo.raw['ecephys/611028']}/ecephys.nwb.zarr")
     echo("   >>> from hdmf_zarr import NWBZarrIO")
     echo(f"   >>> NWBZarrIO({nwb!r}, mode='r'{', storage_options=opts' if options else ''}).read()")
-
-
-def _size(count: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count} B"
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import pytest
 from assetlake import __version__
 from assetlake.cli import COMMANDS
 from assetlake.cli import cli as root
+from assetlake.cli.options import format_size
 
 
 def leaf_commands() -> list[tuple[str, click.Command]]:
@@ -48,3 +49,17 @@ def test_unknown_command_and_option_are_one_line(cli) -> None:
     result = cli("find", "--frobnicate")
     assert result.code == 2 and result.err.count("\n") == 1
     assert result.err.startswith("assetlake find: error: No such option")
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (30_200, "30.2 kB"),
+        (3_149_999, "3.1 MB"),
+        (2 * 10**12, "2.0 TB"),
+    ],
+)
+def test_sizes_are_shown_in_decimal_units(count: int, shown: str) -> None:
+    assert format_size(count) == shown

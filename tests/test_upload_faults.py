@@ -16,6 +16,7 @@ import pytest
 from factories import make_raw_asset
 from moto.core.authorization import enable_iam_authentication
 
+from assetlake.cli.options import format_size
 from assetlake.store import Store, open_store
 from assetlake.upload import committed
 from assetlake.verify import verify_asset
@@ -167,7 +168,7 @@ def test_dry_run_prints_the_plan(lake: str, tmp_path: Path, cli) -> None:
         "dry run: nothing written",
         f"name:   {folder.name}",
         f"lake:   {lake}",
-        f"upload: {len(files)} files ({size / 1e6:.1f} MB)",
+        f"upload: {len(files)} files ({format_size(size)})",
         "skip:   0 files already in the lake",
     ]
     assert (

@@ -9,6 +9,7 @@ import pytest
 from factories import make_raw_asset
 
 from assetlake.asset import CLAIM, COMMIT, MANIFEST
+from assetlake.cli.options import format_size
 from assetlake.errors import AssetNotFoundError, IntegrityError
 from assetlake.store import open_store
 from assetlake.upload import upload_folder
@@ -47,7 +48,7 @@ def test_intact_asset(asset: tuple[str, str, Path], cli) -> None:
     assert report.checked == len(files) + 1
     result = cli("verify", name, "--lake", lake)
     assert result.code == 0 and result.err == ""
-    assert result.out == f"intact: {name} ({len(files) + 1} objects, {report.size / 1e6:.1f} MB)\n"
+    assert result.out == f"intact: {name} ({len(files) + 1} objects, {format_size(report.size)})\n"
     data = json.loads(cli("verify", name, "--lake", lake, "--json").out)
     assert data["ok"] is True and data["checked"] == len(files) + 1
 

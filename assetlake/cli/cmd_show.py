@@ -7,16 +7,13 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import catalogue_option, json_option, lake_option, open_catalogue
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{count} B"
+from assetlake.cli.options import (
+    catalogue_option,
+    format_size,
+    json_option,
+    lake_option,
+    open_catalogue,
+)
 
 
 @click.command("show")
@@ -65,11 +62,11 @@ def command(name: str, as_json: bool, lake: str | None, catalogue_file: Path | N
     for label, value in fields:
         if value:
             click.echo(f"{label:<13} {value}")
-    click.echo(f"files         {record.objects} objects, {_size(record.size)}")
+    click.echo(f"files         {record.objects} objects, {format_size(record.size)}")
     for entry in record.contents:
         click.echo(
             f"  {entry.get('path', '')}  {entry.get('format', '')}  "
-            f"{_size(int(entry.get('size', 0)))}  {entry.get('objects', 0)} objects"
+            f"{format_size(int(entry.get('size', 0)))}  {entry.get('objects', 0)} objects"
         )
     for problem in record.problems:
         where = f"{problem.get('file', '')}:{problem.get('path', '')}".rstrip(":")

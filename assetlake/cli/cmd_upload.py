@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import lake_option
-
-MB = 1e6
+from assetlake.cli.options import format_size, lake_option
 
 
 @click.command("upload")
@@ -63,7 +61,7 @@ def command(
     if dry_run:
         plan = result.plan
         click.echo(f"dry run: nothing written\nname:   {result.name}\nlake:   {url}")
-        click.echo(f"upload: {result.uploaded} files ({result.bytes_uploaded / MB:.1f} MB)")
+        click.echo(f"upload: {result.uploaded} files ({format_size(result.bytes_uploaded)})")
         click.echo(f"skip:   {result.skipped} files already in the lake")
         for verb, files in (("upload", plan.upload), ("skip", plan.skip)):
             for local in files:
@@ -73,6 +71,6 @@ def command(
         click.echo(f"resumed: skipped {result.skipped} objects already in the lake")
     click.echo(
         f"committed: {result.name} -> {result.url} ({result.uploaded} files uploaded, "
-        f"{result.bytes_uploaded / MB:.1f} MB; {result.objects} files, "
-        f"{result.total_bytes / MB:.1f} MB in all)"
+        f"{format_size(result.bytes_uploaded)}; {result.objects} files, "
+        f"{format_size(result.total_bytes)} in all)"
     )

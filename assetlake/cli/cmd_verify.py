@@ -6,7 +6,7 @@ import json
 
 import click
 
-from assetlake.cli.options import json_option, lake_option
+from assetlake.cli.options import format_size, json_option, lake_option
 
 
 @click.command("verify")
@@ -30,7 +30,7 @@ def command(name: str, lake: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif report.ok:
-        click.echo(f"intact: {name} ({report.checked} objects, {report.size / 1e6:.1f} MB)")
+        click.echo(f"intact: {name} ({report.checked} objects, {format_size(report.size)})")
     else:
         for line in report.problems():
             click.echo(line)
