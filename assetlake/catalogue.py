@@ -678,41 +678,10 @@ class Catalogue:
         )
         return _records([row for _, row in ranked[:limit]], full=full)
 
-    def query(
-        self,
-        *,
-        subject: str | Iterable[str] | None = None,
-        modality: str | Iterable[str] | None = None,
-        project: str | Iterable[str] | None = None,
-        after: str | date | None = None,
-        before: str | date | None = None,
-        level: str | None = None,
-        derived_from: str | Iterable[str] | None = None,
-        species: str | Iterable[str] | None = None,
-        genotype: str | None = None,
-        invalid: bool = False,
-        text: str | None = None,
-        limit: int | None = None,
-        sort: str = "acquired",
-        full: bool = False,
-    ) -> tuple[str, list[Any]]:
-        """The SQL and parameters of the statement that finds the matches (for ``EXPLAIN``)."""
-        search = self._search(
-            subject=subject,
-            modality=modality,
-            project=project,
-            after=after,
-            before=before,
-            level=level,
-            derived_from=derived_from,
-            species=species,
-            genotype=genotype,
-            invalid=invalid,
-            text=text,
-            limit=limit,
-            sort=sort,
-        )
-        return search.statement(limit, full=full)
+    def query(self, *, full: bool = False, **filters: Any) -> tuple[str, list[Any]]:
+        """The SQL and parameters of the statement that finds the matches of :meth:`find`'s
+        ``filters`` (for ``EXPLAIN QUERY PLAN``)."""
+        return self._search(**filters).statement(filters.get("limit"), full=full)
 
     def _ordered(self) -> bool:
         """Whether id order is acquired order for every asset (see ``_UNORDERED``)."""
