@@ -240,7 +240,7 @@ def _plan(
     content = fingerprint(files, sidecars.get("data_description.json"))
     plan = Plan(name, f"{store.url}/{name}", content, files)
     existing = {info.key.removeprefix(f"{name}/"): info for info in store.list(f"{name}/")}
-    claim = existing.pop(CLAIM, None) or store.head(f"{name}/{CLAIM}")
+    claim = existing.pop(CLAIM, None)
     if claim is None and existing:
         raise AssetExistsError(
             f"name {name} is already used in {store.url} by data not uploaded by assetlake; "

@@ -167,7 +167,7 @@ def test_dry_run_prints_the_plan(lake: str, tmp_path: Path, cli) -> None:
     assert lines[:5] == [
         "dry run: nothing written",
         f"name:   {folder.name}",
-        f"lake:   {lake}",
+        f"lake:   {open_store(lake).url}",
         f"upload: {len(files)} files ({format_size(size)})",
         "skip:   0 files already in the lake",
     ]

@@ -38,11 +38,10 @@ def command(
     from assetlake.catalogue import Catalogue, default_catalogue_path
     from assetlake.index import index_lake
     from assetlake.publish import publish_catalogue
-    from assetlake.store import lake_from_env, open_store
+    from assetlake.store import open_store
 
-    url = lake_from_env(lake)
-    store = open_store(url)
-    catalogue = Catalogue(catalogue_file or default_catalogue_path(url))
+    store = open_store(lake)
+    catalogue = Catalogue(catalogue_file or default_catalogue_path(store.url))
     try:
         stats = index_lake(store, catalogue, full=full, workers=workers)
         click.echo(stats.summary())

@@ -41,12 +41,12 @@ def command(
       assetlake upload SESSION --lake s3://my-lab-data --dry-run
     """
     from assetlake.errors import MetadataError
-    from assetlake.store import lake_from_env
+    from assetlake.store import open_store
     from assetlake.upload import upload_folder
 
-    url = lake_from_env(lake)
+    store = open_store(lake)
     try:
-        result = upload_folder(path, url, dry_run=dry_run, progress=progress, workers=workers)
+        result = upload_folder(path, store, dry_run=dry_run, progress=progress, workers=workers)
     except MetadataError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -60,7 +60,7 @@ def command(
         raise SystemExit(130) from None
     if dry_run:
         plan = result.plan
-        click.echo(f"dry run: nothing written\nname:   {result.name}\nlake:   {url}")
+        click.echo(f"dry run: nothing written\nname:   {result.name}\nlake:   {store.url}")
         click.echo(f"upload: {result.uploaded} files ({format_size(result.bytes_uploaded)})")
         click.echo(f"skip:   {result.skipped} files already in the lake")
         for verb, files in (("upload", plan.upload), ("skip", plan.skip)):

@@ -23,10 +23,10 @@ def command(name: str, lake: str | None, as_json: bool) -> None:
       assetlake verify ecephys_123456_2024-03-01_14-05-09 --lake s3://my-lab-data
     """
     from assetlake.errors import IntegrityError
-    from assetlake.store import lake_from_env
+    from assetlake.store import open_store
     from assetlake.verify import verify_asset
 
-    report = verify_asset(lake_from_env(lake), name)
+    report = verify_asset(open_store(lake), name)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif report.ok:

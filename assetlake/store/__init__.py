@@ -8,7 +8,6 @@ object, except under :data:`RESERVED_PREFIX`, where the published catalogue live
 from __future__ import annotations
 
 import hashlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -113,8 +112,9 @@ class Store(ABC):
             raise UsageError(f"refusing to overwrite {key!r}: assets in a lake are immutable")
 
 
-def open_store(url: str, **options: Any) -> Store:
-    """The store for a lake URL: ``s3://bucket[/prefix]``, ``file:///path`` or a local path."""
+def open_store(url: str | None, **options: Any) -> Store:
+    """The store for a lake URL: ``s3://bucket[/prefix]``, ``file:///path`` or a local path
+    (None or empty: the CLI found neither --lake nor ASSETLAKE_LAKE)."""
     if not url:
         raise UsageError(
             "no lake given: pass --lake URL or set ASSETLAKE_LAKE (s3://bucket or a folder)"
@@ -146,16 +146,6 @@ def normalise_lake_url(url: str) -> str:
     elif not url or "://" in url:
         return url
     return Path(url).expanduser().absolute().as_uri()
-
-
-def lake_from_env(lake: str | None) -> str:
-    """The lake URL from an explicit value or ``ASSETLAKE_LAKE``."""
-    url = lake or os.environ.get("ASSETLAKE_LAKE", "")
-    if not url:
-        raise UsageError(
-            "no lake given: pass --lake URL or set ASSETLAKE_LAKE (s3://bucket or a folder)"
-        )
-    return url
 
 
 def sha256_file(path: Path) -> str:
