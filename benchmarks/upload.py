@@ -18,7 +18,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from _moto import start_moto
 
 MiB = 1 << 20
 WORKERS = 16
@@ -93,31 +94,6 @@ def _s3fs(folder: Path, prefix: str, files: list[Path]):
 
 
 # -- the parent: data, server, runs, report ---------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return server, endpoint
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit(f"moto server did not start on {endpoint}")
-
-
 def reset(endpoint: str) -> None:
     """Empty the server between runs so its memory and disk do not grow with the benchmark."""
     from assetlake.store import open_store
