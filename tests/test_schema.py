@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from assetlake.asset import SIDECAR_FILES
 from assetlake.errors import MetadataError, UsageError
 from assetlake.naming import AssetName
 from assetlake.problems import Problem, Severity
@@ -314,14 +315,18 @@ def test_unknown_sidecar_file_is_a_usage_error() -> None:
 
 
 def test_every_sidecar_is_a_sidecar_with_its_filename() -> None:
-    assert FILES == [
-        "data_description.json",
-        "subject.json",
-        "procedures.json",
-        "rig.json",
-        "processing.json",
-        "acquisition.json",
-    ]
+    assert (
+        FILES
+        == list(SIDECAR_FILES)
+        == [
+            "data_description.json",
+            "subject.json",
+            "procedures.json",
+            "rig.json",
+            "processing.json",
+            "acquisition.json",
+        ]
+    )
     for filename, model in SIDECARS.items():
         assert issubclass(model, Sidecar) and model.filename == filename
 

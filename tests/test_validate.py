@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from factories import make_derived_asset, make_raw_asset
 
+from assetlake.asset import SIDECAR_FILES
 from assetlake.errors import UsageError
 from assetlake.validate import validate_documents, validate_folder
 
@@ -23,18 +24,7 @@ def test_examples_are_valid_without_problems(name: str, level: str) -> None:
     assert report.ok
     assert report.level == level
     assert str(report.name) == name
-    assert (
-        set(report.models)
-        == set(report.sidecars)
-        == {
-            "data_description.json",
-            "subject.json",
-            "procedures.json",
-            "rig.json",
-            "processing.json",
-            "acquisition.json",
-        }
-    )
+    assert set(report.models) == set(report.sidecars) == set(SIDECAR_FILES)
 
 
 def test_factories_make_valid_assets(tmp_path: Path) -> None:
