@@ -6,7 +6,7 @@ Zarr-like folder of many 1 MiB chunks. Each contender uploads the same asset fol
 plus the data); assetlake into a fresh asset name each time. Medians of the repeats are reported,
 with each contender's ratio to the best baseline (MB/s).
 
-    python benchmarks/upload.py            # 1 GiB file, 2,000 x 1 MiB chunks, 3 repeats
+    python benchmarks/upload.py            # 1 GiB file, 2,000 x 1 MiB chunks, 5 repeats
     python benchmarks/upload.py --quick    # 64 MiB, 200 x 64 KiB, 1 repeat
 """
 
@@ -46,11 +46,17 @@ def run_child(contender: str, folder: Path, prefix: str) -> dict[str, float]:
     size = sum(p.stat().st_size for p in files)
     upload = {"assetlake": _assetlake, "boto3_upload_file": _boto3, "s3fs_put": _s3fs}[contender]
     prepare = upload(folder, prefix, files)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     prepare()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "bytes": size, "objects": len(files), "peak_rss_mb": peak}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "bytes": size,
+        "objects": len(files),
+        "peak_rss_mb": peak,
+    }
 
 
 def _assetlake(folder: Path, prefix: str, files: list[Path]):
@@ -152,6 +158,7 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
         "seconds": round(seconds, 3),
         "mb_per_s": round(size / 1e6 / seconds, 1),
         "objects_per_s": round(objects / seconds, 1),
+        "cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs), 2),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
         "bytes": size,
         "objects": objects,
@@ -218,10 +225,10 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, one repeat")
-    parser.add_argument("--repeats", type=int, help="runs per contender (default 3, quick 1)")
+    parser.add_argument("--repeats", type=int, help="runs per contender (default 5, quick 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "upload.json")
     args = parser.parse_args()
-    report = benchmark(args.quick, args.repeats or (1 if args.quick else 3))
+    report = benchmark(args.quick, args.repeats or (1 if args.quick else 5))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for shape, summary in report["shapes"].items():  # type: ignore[union-attr]
