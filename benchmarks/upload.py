@@ -3,8 +3,10 @@
 The moto server runs in its own process, and every upload runs in a fresh child process, so client
 and server never share a GIL and each run's peak RSS is its own. Two shapes: one large file, and a
 Zarr-like folder of many 1 MiB chunks. Each contender uploads the same asset folder (six sidecars
-plus the data); assetlake into a fresh asset name each time. Medians of the repeats are reported,
-with each contender's ratio to the best baseline (MB/s).
+plus the data); assetlake into a fresh asset name each time. After one unmeasured warm-up upload,
+each repeat runs every contender once, starting with a different one each time, against a freshly
+reset server. Medians of the repeats are reported (every run's time is kept too), with each
+contender's ratio to the best baseline (MB/s) and its client CPU seconds.
 
     python benchmarks/upload.py            # 1 GiB file, 2,000 x 1 MiB chunks, 5 repeats
     python benchmarks/upload.py --quick    # 64 MiB, 200 x 64 KiB, 1 repeat
@@ -163,10 +165,11 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
         "bytes": size,
         "objects": objects,
         "repeats": len(runs),
+        "runs_seconds": [round(r["seconds"], 2) for r in runs],
     }
 
 
-def benchmark(quick: bool, repeats: int) -> dict[str, object]:
+def benchmark(quick: bool, repeats: int, only: str | None = None) -> dict[str, object]:
     server, endpoint = start_moto()
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
@@ -183,17 +186,29 @@ def benchmark(quick: bool, repeats: int) -> dict[str, object]:
     try:
         with tempfile.TemporaryDirectory(prefix="assetlake-bench-") as tmp:
             for shape, label in (("file", "file_64MiB" if quick else "file_1GiB"), ("folder", "")):
+                if only not in (None, shape):
+                    continue
                 data = Path(tmp, shape, "data")
                 write_data(data, shape, quick)
                 if shape == "folder":
                     count = sum(1 for p in data.rglob("*") if p.is_file()) - 1
                     label = f"zarr_{count}x{'64KiB' if quick else '1MiB'}"
                 results: dict[str, list[dict[str, float]]] = {c: [] for c in CONTENDERS}
-                for _ in range(repeats):
-                    for contender in CONTENDERS:
+                # One unmeasured upload first, so no contender pays for the server's first one.
+                run += 1
+                folder = asset_folder(Path(tmp, shape), data, run)
+                reset(endpoint)
+                measure(BASELINES[0], folder, f"run-{run}", env)
+                shutil.rmtree(folder)
+                for repeat in range(repeats):
+                    # Each repeat starts with the next contender, so none always follows the same
+                    # one; sync first, so no run pays for the last one's disk writeback.
+                    turn = repeat % len(CONTENDERS)
+                    for contender in CONTENDERS[turn:] + CONTENDERS[:turn]:
                         run += 1
                         folder = asset_folder(Path(tmp, shape), data, run)
                         reset(endpoint)
+                        os.sync()
                         results[contender].append(measure(contender, folder, f"run-{run}", env))
                         shutil.rmtree(folder)
                 summary: dict[str, object] = {c: summarise(r) for c, r in results.items()}
@@ -226,9 +241,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, one repeat")
     parser.add_argument("--repeats", type=int, help="runs per contender (default 5, quick 1)")
+    parser.add_argument("--shape", choices=["file", "folder"], help="run one shape only")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "upload.json")
     args = parser.parse_args()
-    report = benchmark(args.quick, args.repeats or (1 if args.quick else 5))
+    report = benchmark(args.quick, args.repeats or (1 if args.quick else 5), args.shape)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for shape, summary in report["shapes"].items():  # type: ignore[union-attr]

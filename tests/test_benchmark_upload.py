@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "upload.py"
 
 
@@ -27,6 +29,9 @@ def test_quick_benchmark_writes_ratios(tmp_path: Path) -> None:
         for contender in ("assetlake", "boto3_upload_file", "s3fs_put"):
             row = shape[contender]
             assert row["mb_per_s"] > 0 and row["peak_rss_mb"] > 0 and row["repeats"] == 1
+            assert row["cpu_seconds"] > 0 and row["runs_seconds"] == [
+                pytest.approx(row["seconds"], abs=0.01)
+            ]
         best = max(shape[b]["mb_per_s"] for b in ("boto3_upload_file", "s3fs_put"))
         assert shape["ratio_to_best_baseline"] == round(shape["assetlake"]["mb_per_s"] / best, 2)
     assert report["shapes"]["zarr_200x64KiB"]["assetlake"]["objects"] == 201 + 6

@@ -119,3 +119,22 @@ def test_s3_checks_every_object_and_part_against_our_crc32(s3_lake: str, tmp_pat
     assert big["ChecksumCRC32"] in (composite, f"{composite}-3")  # moto leaves off the "-3"
     small = client.head_object(Bucket=store.bucket, Key="x/small.json", ChecksumMode="ENABLED")  # type: ignore[attr-defined]
     assert small["ChecksumCRC32"] == base64.b64encode(zlib.crc32(b"{}").to_bytes(4, "big")).decode()
+
+
+def test_a_file_that_shrinks_while_uploading_is_refused_and_leaves_nothing(
+    s3_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    store = open_store(s3_lake, part_size=5 << 20)
+    src = tmp_path / "growing.bin"
+    src.write_bytes(b"x" * (11 << 20))
+    real = os.preadv
+    # The first part reads in full; by the second the writer has cut the file short.
+    monkeypatch.setattr(os, "preadv", lambda fd, bufs, at: real(fd, bufs, at) if at == 0 else 17)
+    with pytest.raises(UsageError, match="shrank while being uploaded"):
+        store.put_file("x/growing.bin", src)
+    monkeypatch.undo()
+    assert store.head("x/growing.bin") is None
+    client = store.client  # type: ignore[attr-defined]
+    assert "Uploads" not in client.list_multipart_uploads(Bucket=store.bucket)  # aborted

@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from assetlake.errors import LakeError, ObjectExistsError
+from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.store import ObjectInfo, ProgressCallback, Store, normalise_lake_url
 
 MiB = 1 << 20
@@ -244,7 +244,10 @@ class S3Store(Store):
                     length = min(part_size, size - start)
                     block = buffer[:length]
                     if os.preadv(stream.fileno(), [block], start) != length:
-                        raise LakeError(f"{path}: file shrank during upload; upload it again")
+                        raise UsageError(
+                            f"{path}: shrank while being uploaded; let whatever writes it finish, "
+                            "then run the upload again"
+                        )
                     digest.update(block)
                     crc = crc32(block)
                     ahead.acquire()
