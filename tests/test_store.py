@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -101,9 +104,6 @@ def test_a_local_lake_url_round_trips_through_its_store(tmp_path: Path) -> None:
 def test_s3_checks_every_object_and_part_against_our_crc32(s3_lake: str, tmp_path: Path) -> None:
     """Each body carries the CRC32 of the bytes that were hashed for the manifest; a multipart
     upload declares CRC32, so S3 keeps a composite of the part CRCs (not a full-object re-read)."""
-    import base64
-    import zlib
-
     store = open_store(s3_lake, part_size=5 << 20)
     src = tmp_path / "big.bin"
     src.write_bytes(bytes(range(256)) * (11 << 12))  # 11 MiB: parts of 5, 5 and 1 MiB
@@ -124,17 +124,15 @@ def test_s3_checks_every_object_and_part_against_our_crc32(s3_lake: str, tmp_pat
 def test_a_file_that_shrinks_while_uploading_is_refused_and_leaves_nothing(
     s3_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
     store = open_store(s3_lake, part_size=5 << 20)
-    src = tmp_path / "growing.bin"
+    src = tmp_path / "shrinking.bin"
     src.write_bytes(b"x" * (11 << 20))
     real = os.preadv
     # The first part reads in full; by the second the writer has cut the file short.
     monkeypatch.setattr(os, "preadv", lambda fd, bufs, at: real(fd, bufs, at) if at == 0 else 17)
     with pytest.raises(UsageError, match="shrank while being uploaded"):
-        store.put_file("x/growing.bin", src)
+        store.put_file("x/shrinking.bin", src)
     monkeypatch.undo()
-    assert store.head("x/growing.bin") is None
+    assert store.head("x/shrinking.bin") is None
     client = store.client  # type: ignore[attr-defined]
     assert "Uploads" not in client.list_multipart_uploads(Bucket=store.bucket)  # aborted
