@@ -66,3 +66,7 @@ class IntegrityError(AssetLakeError):
 
 class CatalogueError(AssetLakeError):
     """The local or published catalogue is missing, unreadable or of an unknown version."""
+
+
+class CatalogueBusyError(CatalogueError):
+    """Another process is writing the catalogue; one writer at a time."""

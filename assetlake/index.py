@@ -26,7 +26,7 @@ from assetlake.asset import (
     sidecars_of,
     summarise_contents,
 )
-from assetlake.catalogue import Catalogue, Record
+from assetlake.catalogue import Catalogue, Record, Status
 from assetlake.naming import AssetName, NameKind, is_asset_name, parse_name
 from assetlake.problems import Problem, has_errors
 from assetlake.store import Store, open_store
@@ -36,12 +36,12 @@ MAX_METADATA_BYTES = 16 << 20
 #: Records are written to the catalogue in batches, so memory stays flat however big the lake.
 BATCH = 500
 
-VALID, INVALID, UNVERIFIED = "valid", "invalid", "unverified"
+VALID, INVALID, UNVERIFIED = Status.VALID, Status.INVALID, Status.UNVERIFIED
 
 
 @dataclass(frozen=True)
 class IndexStats:
-    """What one crawl did; ``summary`` is the line ``assetlake index`` prints."""
+    """What one crawl did; :meth:`line` is what ``assetlake index`` prints."""
 
     new: int
     removed: int
@@ -51,7 +51,7 @@ class IndexStats:
     skipped: int
     seconds: float
 
-    def summary(self) -> str:
+    def line(self) -> str:
         return (
             f"indexed {self.new} new, removed {self.removed}, {self.total} total "
             f"({self.invalid} invalid, {self.unverified} unverified) in {self.seconds:.2f} s"
@@ -77,13 +77,14 @@ def index_lake(
     todo = names if full else [name for name in names if name not in known]
     crawler = _Crawler(store, workers, max_bytes)
     written = 0
-    for batch in _batches(crawler.records(todo), BATCH):
-        catalogue.upsert(batch)
-        written += len(batch)
-    if gone:
-        catalogue.remove(gone)
-    catalogue.set_meta("origin", "index")
-    catalogue.set_meta("lake", store.url)
+    with catalogue.writing():  # readers see the whole crawl or none of it
+        for batch in _batches(crawler.records(todo), BATCH):
+            catalogue.upsert(batch)
+            written += len(batch)
+        if gone:
+            catalogue.remove(gone)
+        catalogue.set_meta("origin", "index")
+        catalogue.set_meta("lake", store.url)
     counts = catalogue.status_counts()
     return IndexStats(
         new=written,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from assetlake import catalogue as catalogue_module
 from assetlake.catalogue import Catalogue, Record, default_catalogue_path
+from assetlake.catalogue import plan as plan_module
 from assetlake.errors import AssetNotFoundError, CatalogueError, QueryError
 
 LAKE = "s3://lab-lake"
@@ -331,7 +331,7 @@ def test_queries_use_indexes(catalogue: Catalogue) -> None:
         return " | ".join(r[3] for r in catalogue.db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
 
     assert "USING INDEX assets_subject" in plan(subject="111")
-    assert "USING INDEX assets_source" in plan(derived_from=RAW_A)
+    assert "USING COVERING INDEX asset_sources_source" in plan(derived_from=RAW_A)
     assert "SEARCH a USING INDEX assets_genotype" in plan(genotype="sst-ires")  # a rare one
     assert "USING INDEX assets_acquired" in plan(after="2024-01-01", before="2024-06-01")
     # The two-pass searches walk ids in order and stop: no sort of every match.
@@ -395,7 +395,7 @@ def test_rare_and_common_genotypes_are_exact(
 ) -> None:
     """A rare genotype is read through its index and sorted, a common one walks the acquired
     index; both return the head of the full sort, with counts kept through replace and remove."""
-    monkeypatch.setattr(catalogue_module, "_FEW_MATCHES", 10)
+    monkeypatch.setattr(plan_module, "FEW_MATCHES", 10)
     rng = random.Random(3)
     records = crowd(300)
     for i, r in enumerate(records):

@@ -419,7 +419,7 @@ def test_uploaded_assets_are_indexed_valid(lake: str, catalogue: Catalogue, tmp_
 
     assert (
         index_lake(store, catalogue)
-        .summary()
+        .line()
         .startswith("indexed 2 new, removed 0, 2 total (0 invalid, 0 unverified) in ")
     )
     for folder in (raw, derived):

@@ -18,20 +18,19 @@ import pyarrow.parquet as pq
 import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
 
-from assetlake.catalogue import VERSION, Catalogue, default_catalogue_path
-from assetlake.errors import CatalogueError, LakeError
-from assetlake.index import index_lake
-from assetlake.publish import (
+from assetlake.catalogue import SCHEMA, VERSION, Catalogue, default_catalogue_path
+from assetlake.catalogue.publish import (
     ASSETS,
     FILES,
     MANIFEST,
     PREFIX,
     _parquet,
     _table,
-    asset_columns,
     ensure_catalogue,
     publish_catalogue,
 )
+from assetlake.errors import CatalogueError, LakeError
+from assetlake.index import index_lake
 from assetlake.store import RESERVED_PREFIX, Store, open_store
 
 
@@ -67,16 +66,14 @@ def test_publish_writes_parquet_then_manifest(lake: str, tmp_path: Path) -> None
         assert PREFIX == RESERVED_PREFIX
         files_count = sum(len(r.contents) for r in records.values())
         assert (stats.assets, stats.files) == (3, files_count)
-        assert (
-            stats.summary() == f"published 3 assets ({files_count} files) to {store.url}/{PREFIX}"
-        )
+        assert stats.line() == f"published 3 assets ({files_count} files) to {store.url}/{PREFIX}"
         manifest = json.loads(store.get(MANIFEST))
         assert manifest["format_version"] == "1" and manifest["lake"] == store.url
         assert (manifest["assets"], manifest["files"]) == (3, files_count)
         assert manifest["status"] == {"valid": 2, "unverified": 1}
 
         assets = pq.read_table(io.BytesIO(store.get(ASSETS))).to_pandas()
-        assert list(assets.columns) == [column for column, _ in asset_columns()]
+        assert list(assets.columns) == [column for column, _ in SCHEMA.parquet_columns()]
         row = assets.set_index("name").loc[V1]
         assert list(row["investigators"]) == ["Ada Lovelace"] and row["status"] == "unverified"
         assert json.loads(row["problems"]) == records[V1].problems
@@ -180,7 +177,7 @@ def test_indexed_catalogue_is_used_without_requests_or_heavy_imports(
     indexed_lake(store, path).close()
     assert ensure_catalogue("s3://no-such-bucket-anywhere", path) == path
     script = (
-        "import sys; from pathlib import Path; from assetlake.publish import ensure_catalogue; "
+        "import sys; from pathlib import Path; from assetlake.catalogue.publish import ensure_catalogue; "
         f"ensure_catalogue('s3://no-such-bucket', Path({str(path)!r})); "
         "print(sorted(m for m in ('boto3', 'pyarrow', 'pydantic') if m in sys.modules))"
     )
@@ -235,7 +232,9 @@ def test_published_rows_without_json_columns_read_as_empty(
 ) -> None:
     store = open_store(local_lake)
     columns = [
-        (c, k) for c, k in asset_columns() if c not in ("contents", "schema_versions", "objects")
+        (c, k)
+        for c, k in SCHEMA.parquet_columns()
+        if c not in ("contents", "schema_versions", "objects")
     ]
     row = {"name": RAW, "url": f"{store.url}/{RAW}", "level": "raw", "status": "valid",
            "size": None, "problems": None, "metadata": None}  # fmt: skip

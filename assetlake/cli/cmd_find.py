@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from assetlake.catalogue.query import Query
+from assetlake.catalogue.record import Level
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
 
 if TYPE_CHECKING:
@@ -40,33 +44,34 @@ def format_table(records: list[Record]) -> str:
     )
 
 
+def query_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``find``'s arguments, generated from the :class:`Query` declarations: TEXT for ``text``,
+    a repeatable option for a filter that takes several values, a flag for a yes/no one."""
+    for spec in reversed(fields(Query)):
+        meta = spec.metadata
+        if not meta["cli"]:
+            continue
+        if spec.name == "text":
+            command = click.argument("text", nargs=-1)(command)
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        extra: dict[str, Any] = {"help": meta["help"], "metavar": meta["metavar"]}
+        if meta["many"]:
+            extra["multiple"] = True
+        elif spec.type == "bool":
+            extra["is_flag"] = True
+        elif spec.name == "level":
+            extra["type"] = click.Choice([str(level) for level in Level])
+        elif spec.name == "limit":
+            extra.update(type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True)
+        elif spec.default is not None:
+            extra.update(default=spec.default, show_default=True)
+        command = click.option(flag, **extra)(command)
+    return command
+
+
 @click.command("find")
-@click.argument("text", nargs=-1)
-@click.option("--subject", multiple=True, help="Subject id; '*' wildcards; repeat for OR.")
-@click.option("--modality", multiple=True, help="Modality, e.g. ecephys; repeat for OR.")
-@click.option("--project", multiple=True, help="Project name; repeat for OR.")
-@click.option("--after", metavar="DATE", help="Acquired at or after, e.g. 2024-03-01.")
-@click.option("--before", metavar="DATE", help="Acquired before, e.g. 2024-04-01T12:00:00.")
-@click.option("--level", type=click.Choice(["raw", "derived"]), help="Raw or derived assets.")
-@click.option(
-    "--derived-from", metavar="NAME", multiple=True, help="Descendants of NAME (any depth)."
-)
-@click.option("--species", multiple=True, help="Species, any case; repeat for OR.")
-@click.option("--genotype", help="Part of the genotype, any case, e.g. sst-ires.")
-@click.option("--invalid", is_flag=True, help="Only assets that failed validation.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=DEFAULT_LIMIT,
-    show_default=True,
-    help="At most this many assets.",
-)
-@click.option(
-    "--sort",
-    default="acquired",
-    show_default=True,
-    help="name, acquired, subject, size or processed; '-' in front for descending.",
-)
+@query_options
 @click.option(
     "--format",
     "fmt",
@@ -74,27 +79,12 @@ def format_table(records: list[Record]) -> str:
     default="table",
     show_default=True,
     help="table for people; names or urls one per line for scripts; json records "
-    "(name, url and the summary fields). Example: --format urls",
+    "(name, url and every field but the metadata document). Example: --format urls",
 )
 @lake_option
 @catalogue_option
 def command(
-    text: tuple[str, ...],
-    subject: tuple[str, ...],
-    modality: tuple[str, ...],
-    project: tuple[str, ...],
-    after: str | None,
-    before: str | None,
-    level: str | None,
-    derived_from: tuple[str, ...],
-    species: tuple[str, ...],
-    genotype: str | None,
-    invalid: bool,
-    limit: int,
-    sort: str,
-    fmt: str,
-    lake: str | None,
-    catalogue_file: Path | None,
+    text: tuple[str, ...], fmt: str, lake: str | None, catalogue_file: Path | None, **filters: Any
 ) -> None:
     """Search the catalogue. TEXT matches every word anywhere in the metadata.
 
@@ -107,28 +97,16 @@ def command(
       assetlake find "probe drift" --genotype sst-ires --level raw
       assetlake find --derived-from ecephys_123456_2024-03-01_14-05-09 --format json
     """
+    query = Query(text=" ".join(text) if text else None, **filters)
+    limit = query.limit
     with open_catalogue(catalogue_file, lake) as catalogue:
-        records = catalogue.find(
-            subject=subject or None,
-            modality=modality or None,
-            project=project or None,
-            after=after,
-            before=before,
-            level=level,
-            derived_from=derived_from or None,
-            species=species or None,
-            genotype=genotype,
-            invalid=invalid,
-            text=" ".join(text) if text else None,
-            limit=limit,
-            sort=sort,
-        )
+        records = catalogue.find(query)
     if len(records) == limit:
         click.echo(
             f"assetlake find: showing the first {limit} matches; raise --limit for more", err=True
         )
     if fmt == "json":
-        click.echo(json.dumps([r.summary() for r in records], indent=2))
+        click.echo(json.dumps([r.without_metadata() for r in records], indent=2))
     elif fmt in ("names", "urls"):
         for record in records:
             click.echo(record.name if fmt == "names" else record.url)

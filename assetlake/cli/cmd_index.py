@@ -36,16 +36,16 @@ def command(
       assetlake index --lake s3://my-lab-data --publish   # share it: find works anywhere
     """
     from assetlake.catalogue import Catalogue, default_catalogue_path
+    from assetlake.catalogue.publish import publish_catalogue
     from assetlake.index import index_lake
-    from assetlake.publish import publish_catalogue
     from assetlake.store import open_store
 
     store = open_store(lake)
     catalogue = Catalogue(catalogue_file or default_catalogue_path(store.url))
     try:
         stats = index_lake(store, catalogue, full=full, workers=workers)
-        click.echo(stats.summary())
+        click.echo(stats.line())
         if publish:
-            click.echo(publish_catalogue(catalogue, store).summary())
+            click.echo(publish_catalogue(catalogue, store).line())
     finally:
         catalogue.close()

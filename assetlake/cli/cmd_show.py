@@ -39,9 +39,9 @@ def command(name: str, as_json: bool, lake: str | None, catalogue_file: Path | N
         lineage = catalogue.lineage(name)
     derived = [node.name for node in lineage.descendants.children]
     if as_json:
-        summary = record.summary()
-        summary["lineage"] = {"ancestors": lineage.ancestors, "derived": derived}
-        click.echo(json.dumps(summary, indent=2))
+        shown = record.without_metadata()
+        shown["lineage"] = {"ancestors": lineage.ancestors, "derived": derived}
+        click.echo(json.dumps(shown, indent=2))
         return
     fields = (
         ("name", record.name),

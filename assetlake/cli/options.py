@@ -46,7 +46,7 @@ def open_catalogue(catalogue_file: Path | None, lake: str | None) -> Catalogue:
         raise UsageError(
             "no catalogue given: pass --lake URL (or set ASSETLAKE_LAKE) or --catalogue FILE"
         )
-    from assetlake.publish import ensure_catalogue
+    from assetlake.catalogue.publish import ensure_catalogue
 
     path = ensure_catalogue(lake, default_catalogue_path(lake))
     return Catalogue(path, readonly=True)

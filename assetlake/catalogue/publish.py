@@ -13,7 +13,6 @@ when a fetch is needed.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -24,8 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from assetlake.catalogue import VERSION, Catalogue, Record
-from assetlake.errors import CatalogueError, LakeError
+from assetlake.catalogue import schema as record_schema
+from assetlake.catalogue.db import VERSION, Catalogue, writer_lock
+from assetlake.catalogue.schema import INT64, safe_text
+from assetlake.errors import CatalogueBusyError, CatalogueError, LakeError
 from assetlake.store import RESERVED_PREFIX, Store, open_store
 
 FORMAT_VERSION = "1"
@@ -34,16 +35,6 @@ ASSETS = PREFIX + "assets.parquet"
 FILES = PREFIX + "files.parquet"
 MANIFEST = PREFIX + "catalogue.json"
 
-#: How record fields are stored in ``assets.parquet``; any other field is a string column.
-LIST_COLUMNS = ("modalities", "investigators")
-INT_COLUMNS = ("size", "objects")
-#: JSON columns, with the field's empty value for a row that lacks one (an older catalogue).
-JSON_COLUMNS: dict[str, type] = {
-    "schema_versions": dict,
-    "problems": list,
-    "metadata": dict,
-    "contents": list,
-}
 #: ``files.parquet``: one row per top-level entry of an asset (its ``contents``).
 FILE_COLUMNS = (
     ("asset", "string"),
@@ -60,22 +51,20 @@ class PublishStats:
     files: int
     url: str
 
-    def summary(self) -> str:
+    def line(self) -> str:
+        """What ``assetlake index --publish`` prints."""
         return f"published {self.assets} assets ({self.files} files) to {self.url}"
 
 
 def publish_catalogue(catalogue: Catalogue, lake: str | Store) -> PublishStats:
     """Write the catalogue's Parquet files, then ``catalogue.json``, into the lake."""
     store = open_store(lake) if isinstance(lake, str) else lake
+    schema = catalogue.schema
     records = list(catalogue.records())
-    store.put(ASSETS, _parquet(_assets_table(records)), overwrite=True)
+    assets = _table([schema.to_parquet(r) for r in records], schema.parquet_columns())
+    store.put(ASSETS, _parquet(assets), overwrite=True)
     files = _table(
-        [
-            {"asset": record.name, **{column: entry.get(column) for column, _ in FILE_COLUMNS[1:]}}
-            for record in records
-            for entry in record.contents
-            if isinstance(entry, dict)
-        ],
+        [_file_row(record.name, entry) for record in records for entry in record.contents],
         FILE_COLUMNS,
     )
     store.put(FILES, _parquet(files), overwrite=True)
@@ -104,17 +93,18 @@ def ensure_catalogue(lake_url: str, path: Path) -> Path:
     version, meta = _local(path)
     if meta.get("origin") == "index":
         return path
+    current = version == VERSION and meta.get("fields") == record_schema.SCHEMA.digest
     try:
-        _refresh(open_store(lake_url), lake_url, path, version, meta)
-    except LakeError:
-        if version != VERSION or meta.get("origin") != "published":
+        _refresh(open_store(lake_url), lake_url, path, current, meta)
+    except (LakeError, CatalogueBusyError):
+        # A writer (an index run) holds the file, or the lake is unreachable: the copy we have
+        # serves, if this assetlake can read it.
+        if not current:
             raise
     return path
 
 
-def _refresh(
-    store: Store, lake_url: str, path: Path, version: int | None, meta: dict[str, str]
-) -> None:
+def _refresh(store: Store, lake_url: str, path: Path, current: bool, meta: dict[str, str]) -> None:
     """Fetch the published catalogue into ``path`` unless the local copy is that one already."""
     data = store.get(MANIFEST)
     if data is None:
@@ -125,14 +115,16 @@ def _refresh(
             f"or ask its steward to run `assetlake index --publish`"
         )
     fingerprint = _fingerprint(data)
-    if version == VERSION and meta.get("published_etag") == fingerprint:
+    if current and meta.get("published_etag") == fingerprint:
         return
     _check_manifest(lake_url, data)
     fetch_catalogue(store, path, fingerprint)
 
 
 def fetch_catalogue(store: Store, path: Path, fingerprint: str) -> None:
-    """Rebuild the SQLite catalogue at ``path`` from the published Parquet, atomically."""
+    """Rebuild the SQLite catalogue at ``path`` from the published Parquet, atomically: built
+    in a temporary file, renamed over ``path`` only while holding its writer lock, so a file an
+    index run is writing is never replaced."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -144,7 +136,7 @@ def fetch_catalogue(store: Store, path: Path, fingerprint: str) -> None:
         )
     try:
         rows = pq.read_table(pa.BufferReader(data)).to_pylist()
-        records = [_record(row) for row in rows]
+        records = [record_schema.SCHEMA.from_parquet(row) for row in rows]
     except (pa.ArrowException, ValueError, TypeError) as error:
         raise CatalogueError(
             f"published catalogue {store.url}/{ASSETS} is unreadable ({error}); "
@@ -153,15 +145,17 @@ def fetch_catalogue(store: Store, path: Path, fingerprint: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        catalogue = Catalogue(tmp)
-        try:
-            catalogue.upsert(records)
-            catalogue.set_meta("origin", "published")
-            catalogue.set_meta("lake", store.url)
-            catalogue.set_meta("published_etag", fingerprint)
-        finally:
-            catalogue.close()
-        os.replace(tmp, path)
+        with writer_lock(path):
+            catalogue = Catalogue(tmp, lock=False)
+            try:
+                with catalogue.writing():
+                    catalogue.upsert(records)
+                    catalogue.set_meta("origin", "published")
+                    catalogue.set_meta("lake", store.url)
+                    catalogue.set_meta("published_etag", fingerprint)
+            finally:
+                catalogue.close()
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -200,29 +194,18 @@ def _fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def asset_columns() -> tuple[tuple[str, str], ...]:
-    """``assets.parquet``'s columns: the record fields, lists as list<string>, dicts as JSON."""
-    return tuple(
-        (
-            spec.name,
-            "list<string>"
-            if spec.name in LIST_COLUMNS
-            else "int64"
-            if spec.name in INT_COLUMNS
-            else "string",
-        )
-        for spec in dataclasses.fields(Record)
-    )
-
-
-def _assets_table(records: list[Record]) -> Any:
-    rows = []
-    for record in records:
-        row = dataclasses.asdict(record)
-        for column in JSON_COLUMNS:
-            row[column] = json.dumps(row[column], default=str)
-        rows.append(row)
-    return _table(rows, asset_columns())
+def _file_row(asset: str, entry: Any) -> dict[str, Any]:
+    """A ``files.parquet`` row, each value typed and bounded (entries come from the lake)."""
+    entry = entry if isinstance(entry, dict) else {}
+    row: dict[str, Any] = {"asset": asset}
+    for column, kind in FILE_COLUMNS[1:]:
+        value = entry.get(column)
+        if kind == "int64":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            row[column] = value if ok and INT64[0] <= value <= INT64[1] else None
+        else:
+            row[column] = safe_text(value) if isinstance(value, str) else None
+    return row
 
 
 def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> Any:
@@ -231,17 +214,6 @@ def _table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> 
     types = {"string": pa.string(), "int64": pa.int64(), "list<string>": pa.list_(pa.string())}
     schema = pa.schema([(column, types[kind]) for column, kind in columns])
     return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _record(row: dict[str, Any]) -> Record:
-    for column, empty in JSON_COLUMNS.items():
-        row[column] = json.loads(row[column]) if row.get(column) is not None else empty()
-    for column in LIST_COLUMNS:
-        row[column] = row.get(column) or []
-    for column in INT_COLUMNS:
-        row[column] = row.get(column) or 0
-    names = {spec.name for spec in dataclasses.fields(Record)}
-    return Record(**{key: value for key, value in row.items() if key in names})
 
 
 def _parquet(table: Any) -> bytes:

@@ -1,0 +1,278 @@
+"""One search of the catalogue as a frozen, validated value: every filter, the sort, the limit and
+the cursor of the next page, each declared once below.
+
+The CLI generates ``find``'s options from these declarations, the Python API takes them as keywords
+(``catalogue.find(subject="123")``) and the HTTP API as query parameters (:meth:`Query.from_params`,
+the exact inverse of :meth:`Query.to_params`). Search rules:
+
+* filters combine with AND; a list value for one filter means OR within it;
+* ``subject`` is exact, with ``*`` and ``?`` wildcards (``"1234*"``);
+* ``modality`` matches any of an asset's modalities;
+* ``after`` / ``before`` take a date (``2024-03-01``) or an ISO time; ``after`` includes that
+  moment, ``before`` excludes it; times with a timezone are compared in UTC;
+* ``level`` is ``raw`` or ``derived``; ``derived_from`` matches direct and transitive descendants
+  through every source of a multi-source asset;
+* ``species`` is exact but case-insensitive; ``genotype`` is a case-insensitive substring;
+* ``text`` matches every word anywhere in the metadata (a trailing ``*`` makes a word a prefix);
+* ``invalid=True`` keeps only assets whose validation failed;
+* ``sort`` is one of :data:`SORT_KEYS`, ``-`` in front for descending; ``limit`` caps the result;
+* ``cursor`` (from :attr:`Page.cursor`) continues after the last asset of the previous page.
+
+The cursor is a keyset: the sort columns' values of the last asset returned, the asset name last.
+Assets never change and names are unique, so a page never repeats or skips an asset, however many
+are added between pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from assetlake.catalogue.record import Level
+from assetlake.errors import QueryError
+
+#: Sort keys users may give, and the index-ordered columns each one means (the name, unique, last).
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    "acquired": ("a.acquired_at", "a.name"),
+    "name": ("a.name",),
+    "subject": ("a.subject_id", "a.acquired_at", "a.name"),
+    "size": ("a.size", "a.name"),
+    "processed": ("a.processed", "a.name"),
+}
+
+
+def _filter(
+    help: str, *, many: bool = False, metavar: str | None = None, cli: bool = True
+) -> dict[str, Any]:
+    """A query field's ``field(metadata=...)``: ``many`` takes several values (OR, a tuple),
+    and ``cli`` makes it a ``find`` option."""
+    return {"help": help, "many": many, "metavar": metavar, "cli": cli}
+
+
+@dataclass(frozen=True)
+class Query:
+    """Every part of a search, validated and normalised when built (see the module docstring)."""
+
+    text: str | None = field(
+        default=None, metadata=_filter("Words anywhere in the metadata; every one must match.")
+    )
+    subject: tuple[str, ...] = field(
+        default=(), metadata=_filter("Subject id; '*' wildcards; repeat for OR.", many=True)
+    )
+    modality: tuple[str, ...] = field(
+        default=(), metadata=_filter("Modality, e.g. ecephys; repeat for OR.", many=True)
+    )
+    project: tuple[str, ...] = field(
+        default=(), metadata=_filter("Project name; repeat for OR.", many=True)
+    )
+    after: str | None = field(
+        default=None, metadata=_filter("Acquired at or after, e.g. 2024-03-01.", metavar="DATE")
+    )
+    before: str | None = field(
+        default=None, metadata=_filter("Acquired before, e.g. 2024-04-01T12:00:00.", metavar="DATE")
+    )
+    level: Level | None = field(default=None, metadata=_filter("Raw or derived assets."))
+    derived_from: tuple[str, ...] = field(
+        default=(), metadata=_filter("Descendants of NAME (any depth).", many=True, metavar="NAME")
+    )
+    species: tuple[str, ...] = field(
+        default=(), metadata=_filter("Species, any case; repeat for OR.", many=True)
+    )
+    genotype: str | None = field(
+        default=None, metadata=_filter("Part of the genotype, any case, e.g. sst-ires.")
+    )
+    invalid: bool = field(default=False, metadata=_filter("Only assets that failed validation."))
+    limit: int | None = field(default=None, metadata=_filter("At most this many assets."))
+    sort: str = field(
+        default="acquired",
+        metadata=_filter(f"{', '.join(SORT_KEYS)}; '-' in front for descending."),
+    )
+    cursor: str | None = field(
+        default=None, metadata=_filter("Continue after the page this cursor ends.", cli=False)
+    )
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            if spec.metadata["many"]:
+                object.__setattr__(self, spec.name, _as_tuple(getattr(self, spec.name)))
+        for name in ("after", "before"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, parse_moment(value, what=f"--{name}"))
+        if self.level is not None:
+            try:
+                object.__setattr__(self, "level", Level(self.level))
+            except ValueError:
+                raise QueryError(
+                    f"level {self.level!r} is not known; use {' or '.join(Level)}"
+                ) from None
+        if self.text is not None:
+            fts_query(self.text)
+        if self.genotype is not None and not self.genotype.strip():
+            raise QueryError("genotype is empty; give part of one, e.g. 'Sst-IRES-Cre'")
+        if self.sort_key not in SORT_KEYS:
+            raise QueryError(
+                f"sort key {self.sort!r} is not known; use one of {', '.join(SORT_KEYS)} "
+                "(prefix '-' for descending)"
+            )
+        limit = self.limit
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise QueryError(f"limit {limit!r} must be a positive whole number, e.g. 100")
+        if self.cursor is not None:
+            self.after_row()
+
+    @property
+    def sort_key(self) -> str:
+        return self.sort.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The columns results are sorted on."""
+        return SORT_KEYS[self.sort_key]
+
+    def after_row(self) -> list[Any] | None:
+        """The sort values the cursor continues after, or None without a cursor."""
+        if self.cursor is None:
+            return None
+        try:
+            sort, values = json.loads(base64.urlsafe_b64decode(self.cursor.encode()))
+            ok = sort == self.sort and isinstance(values, list) and len(values) == len(self.order)
+        except (ValueError, TypeError, binascii.Error):
+            ok = False
+        if not ok:
+            raise QueryError(
+                f"cursor {self.cursor[:40]!r} is not a cursor of this search (sort {self.sort}); "
+                "pass the cursor of the previous page unchanged, with the same sort"
+            )
+        return values
+
+    def next_page(self, values: Iterable[Any]) -> Query:
+        """This query continuing after the asset whose sort values are ``values``."""
+        token = json.dumps([self.sort, list(values)], separators=(",", ":"))
+        return replace(self, cursor=base64.urlsafe_b64encode(token.encode()).decode())
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str | list[str]]) -> Query:
+        """A query from HTTP-style parameters: every value text, a repeated one as a list."""
+        specs = {spec.name: spec for spec in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, given in params.items():
+            spec = specs.get(name)
+            if spec is None:
+                raise QueryError(
+                    f"query parameter {name!r} is not known; use one of {', '.join(specs)}"
+                )
+            items = given if isinstance(given, list) else [given]
+            if spec.metadata["many"]:
+                values[name] = items
+            elif len(items) != 1:
+                raise QueryError(f"query parameter {name!r} takes one value, got {len(items)}")
+            elif spec.type == "bool":
+                values[name] = _boolean(name, items[0])
+            elif spec.type == "int | None":
+                values[name] = _whole(name, items[0])
+            else:
+                values[name] = items[0]
+        return cls(**values)
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """The parameters :meth:`from_params` reads back into this query (defaults left out)."""
+        params: dict[str, str | list[str]] = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value == spec.default:
+                continue
+            if spec.metadata["many"]:
+                params[spec.name] = list(value)
+            elif isinstance(value, bool):
+                params[spec.name] = "true" if value else "false"
+            else:
+                params[spec.name] = str(value)
+        return params
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results, and the cursor of the next (None on the last page)."""
+
+    records: list[Any]
+    cursor: str | None
+
+
+def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _boolean(name: str, text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise QueryError(f"query parameter {name}={text!r} is not true or false")
+
+
+def _whole(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise QueryError(
+            f"query parameter {name}={text!r} is not a whole number, e.g. 100"
+        ) from None
+
+
+def parse_moment(value: str | date, *, what: str = "date") -> str:
+    """A date or ISO time as the sortable text the catalogue stores (UTC when zone-aware)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise QueryError(
+                f"{what} {value!r} is not a date; use YYYY-MM-DD or an ISO time like "
+                "2024-03-01T14:05:09"
+            ) from None
+    if moment.tzinfo is not None:
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise QueryError(
+                f"{what} {value!r} falls outside the years 1 to 9999 in UTC; "
+                "give a time inside them, e.g. 0001-01-02"
+            ) from None
+    return moment.isoformat(timespec="seconds")
+
+
+def fts_query(text: str) -> str:
+    """User words as FTS5 phrases: any input is safe, and every word must match (AND)."""
+    terms = []
+    for word in text.split():
+        prefix = word.endswith("*")
+        core = word.rstrip("*")
+        if not any(ch.isalnum() for ch in core):
+            continue
+        quoted = '"' + core.replace('"', '""') + '"'
+        terms.append(quoted + "*" if prefix else quoted)
+    if not terms:
+        raise QueryError(
+            f"text {text!r} has no searchable words; give letters or digits, e.g. 'ripple'"
+        )
+    return " ".join(terms)

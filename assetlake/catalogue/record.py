@@ -1,0 +1,168 @@
+"""One asset as the catalogue knows it: :class:`Record`, whose fields ARE the catalogue schema.
+
+Each field is declared once, here, with :func:`column`: its Python type (the annotation), where it
+is stored in SQLite (``sql``: a column type on ``assets``, so searches can filter and sort on it;
+``None``: only inside the row's encoded record), and its Parquet type in ``assets.parquet``.
+:mod:`assetlake.catalogue.schema` generates the tables, the record encoding and the Parquet schema
+from these declarations, so adding a field is adding one line below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Level(StrEnum):
+    """Whether an asset was acquired (``raw``) or computed from other assets (``derived``)."""
+
+    RAW = "raw"
+    DERIVED = "derived"
+
+
+class Status(StrEnum):
+    """What the indexer could check: passed validation, failed it, or a foreign asset unchecked."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNVERIFIED = "unverified"
+
+
+#: Parquet types a field may have; ``json`` is a string column holding the value as JSON.
+PARQUET_TYPES = ("string", "int64", "list<string>", "json")
+
+
+def column(parquet: str, *, sql: str | None = None, document: bool = False) -> dict[str, Any]:
+    """A record field's storage, as its ``field(metadata=...)``: ``sql`` makes it a searchable
+    ``assets`` column; ``document`` keeps it in the ``documents`` table (read only when asked
+    for); otherwise it is encoded in the row."""
+    assert parquet in PARQUET_TYPES, parquet
+    return {"parquet": parquet, "sql": sql, "document": document}
+
+
+@dataclass
+class Record:
+    """One asset; ``url`` is where its folder lives in the lake. ``sources`` lists every asset a
+    derived asset was computed from, the one its name carries (``source``) first."""
+
+    name: str = field(metadata=column("string", sql="TEXT NOT NULL UNIQUE"))
+    url: str = field(metadata=column("string"))
+    level: Level = field(metadata=column("string", sql="TEXT NOT NULL"))
+    modalities: list[str] = field(default_factory=list, metadata=column("list<string>"))
+    subject_id: str | None = field(default=None, metadata=column("string", sql="TEXT"))
+    acquired: str | None = field(default=None, metadata=column("string"))
+    project: str | None = field(default=None, metadata=column("string", sql="TEXT"))
+    species: str | None = field(default=None, metadata=column("string", sql="TEXT COLLATE NOCASE"))
+    sex: str | None = field(default=None, metadata=column("string"))
+    genotype: str | None = field(default=None, metadata=column("string", sql="TEXT"))
+    institution: str | None = field(default=None, metadata=column("string"))
+    investigators: list[str] = field(default_factory=list, metadata=column("list<string>"))
+    source: str | None = field(default=None, metadata=column("string", sql="TEXT"))
+    sources: list[str] = field(default_factory=list, metadata=column("list<string>"))
+    label: str | None = field(default=None, metadata=column("string", sql="TEXT"))
+    processed: str | None = field(default=None, metadata=column("string", sql="TEXT"))
+    size: int = field(default=0, metadata=column("int64", sql="INTEGER"))
+    objects: int = field(default=0, metadata=column("int64"))
+    schema_versions: dict[str, str] = field(default_factory=dict, metadata=column("json"))
+    status: Status = field(
+        default=Status.UNVERIFIED, metadata=column("string", sql="TEXT NOT NULL")
+    )
+    problems: list[dict[str, Any]] = field(default_factory=list, metadata=column("json"))
+    metadata: dict[str, Any] = field(default_factory=dict, metadata=column("json", document=True))
+    contents: list[dict[str, Any]] = field(default_factory=list, metadata=column("json"))
+
+    def __post_init__(self) -> None:
+        self.level = Level(self.level)
+        self.status = Status(self.status)
+        if self.source and self.source not in self.sources:
+            self.sources = [self.source, *self.sources]
+
+    @property
+    def lake_url(self) -> str:
+        """The lake this asset belongs to (its URL without the trailing name)."""
+        return self.url.removesuffix("/" + self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def without_metadata(self) -> dict[str, Any]:
+        """The record without the consolidated metadata document (what ``find --format json``
+        prints): every field a search returns."""
+        return {k: v for k, v in self.to_dict().items() if k != "metadata"}
+
+    def _entry(self, path: str | None, formats: tuple[str, ...]) -> str:
+        from assetlake.errors import CatalogueError
+
+        if path is not None:
+            return path.strip("/")
+        for entry in self.contents:
+            if entry.get("format") in formats:
+                return entry["path"]
+        raise CatalogueError(
+            f"asset {self.name} has no {' or '.join(formats)} entry; "
+            "pass the path of one of its files (see assetlake show)"
+        )
+
+    def open(self, path: str | None = None) -> Any:
+        """Open the asset's Zarr (or the entry ``path``) read-only, in place in the lake."""
+        import zarr
+
+        from assetlake.store import open_store
+
+        store = open_store(self.lake_url)
+        key = f"{self.name}/{self._entry(path, ('zarr', 'ome-zarr', 'nwb-zarr'))}"
+        options = store.storage_options
+        extra = {"storage_options": options} if options else {}
+        return zarr.open(store.fsspec_url(key), mode="r", **extra)
+
+    def open_nwb(self, path: str | None = None) -> Any:
+        """Open the asset's NWB-Zarr file with hdmf-zarr; the caller reads it and closes the IO."""
+        from hdmf_zarr.nwb import NWBZarrIO
+
+        from assetlake.store import open_store
+
+        store = open_store(self.lake_url)
+        key = f"{self.name}/{self._entry(path, ('nwb-zarr',))}"
+        options = store.storage_options
+        extra = {"storage_options": options} if options else {}
+        return NWBZarrIO(store.fsspec_url(key), mode="r", **extra)
+
+
+@dataclass
+class LineageNode:
+    """One asset in a derivation tree; ``known`` is False for a source missing from the catalogue."""
+
+    name: str
+    label: str | None = None
+    processed: str | None = None
+    status: str | None = None
+    known: bool = True
+    children: list[LineageNode] = field(default_factory=list)
+
+    def find(self, name: str) -> LineageNode | None:
+        if self.name == name:
+            return self
+        return next((hit for c in self.children if (hit := c.find(name)) is not None), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Lineage:
+    """Where an asset comes from (``ancestors``, through every source, the raw root of its first
+    source first) and the whole tree of that root, following every source of every asset."""
+
+    name: str
+    ancestors: list[str]
+    root: LineageNode
+
+    @property
+    def descendants(self) -> LineageNode:
+        node = self.root.find(self.name)
+        assert node is not None
+        return node
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ancestors": self.ancestors, "tree": self.root.to_dict()}

@@ -1,0 +1,137 @@
+"""The catalogue schema, generated from :class:`Record`'s field declarations.
+
+A :class:`Schema` gives the searchable ``assets`` columns, the row encoding (a JSON object keyed by
+field name, so no reader depends on field order), the Parquet columns of ``assets.parquet``, and a
+digest of the field list that a catalogue file keeps in its ``meta`` table: a file built with other
+fields is refused rather than misread. It also bounds every value before it reaches SQLite or
+Parquet, because records come from files that careless or hostile tools wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from assetlake.catalogue.record import Record, Status
+from assetlake.problems import Problem
+
+INT64 = (-(1 << 63), (1 << 63) - 1)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared record field: its Python type, SQLite column type (None: not a column),
+    Parquet type, and whether it lives in the ``documents`` table."""
+
+    name: str
+    python: str
+    sql: str | None
+    parquet: str
+    document: bool
+
+
+def safe_text(text: str) -> str:
+    """``text`` with lone surrogates (which JSON allows and UTF-8 does not) replaced."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode()
+    return text
+
+
+def problem(path: str, message: str, value: Any) -> dict[str, Any]:
+    """A bounds problem as the ``problems`` field holds it; the value is shown cut short."""
+    shown = repr(value)
+    return Problem("", path, message, shown[:60] + ("..." if len(shown) > 60 else "")).to_dict()
+
+
+class Schema:
+    """Everything the catalogue stores about a record, derived from ``record_type``'s fields."""
+
+    def __init__(self, record_type: type[Record] = Record) -> None:
+        self.record_type = record_type
+        self.fields = tuple(
+            Field(
+                f.name,
+                str(f.type),
+                f.metadata["sql"],
+                f.metadata["parquet"],
+                f.metadata["document"],
+            )
+            for f in dataclasses.fields(record_type)
+        )
+        #: Searchable columns of ``assets``: field name -> SQLite type.
+        self.columns = {f.name: f.sql for f in self.fields if f.sql}
+        #: Fields encoded in each row's ``record`` column (all but the document).
+        self.encoded = tuple(f.name for f in self.fields if not f.document)
+        (self.document,) = (f.name for f in self.fields if f.document)
+        listed = [dataclasses.astuple(f) for f in self.fields]
+        self.digest = hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:16]
+
+    def encode(self, record: Record) -> str:
+        """The row's ``record`` column: every field but the document, by name."""
+        return safe_text(_dumps({name: getattr(record, name) for name in self.encoded}))
+
+    def decode(self, encoded: dict[str, Any], document: dict[str, Any] | None = None) -> Record:
+        return self.record_type(**encoded, **{self.document: document or {}})
+
+    def parquet_columns(self) -> tuple[tuple[str, str], ...]:
+        """``assets.parquet``'s columns; ``json`` fields are strings holding JSON."""
+        return tuple((f.name, "string" if f.parquet == "json" else f.parquet) for f in self.fields)
+
+    def to_parquet(self, record: Record) -> dict[str, Any]:
+        row = dataclasses.asdict(record)
+        for f in self.fields:
+            if f.parquet == "json":
+                row[f.name] = json.dumps(row[f.name], default=str)
+        return row
+
+    def from_parquet(self, row: dict[str, Any]) -> Record:
+        """A record from an ``assets.parquet`` row (missing columns take their empty value)."""
+        values: dict[str, Any] = {}
+        for f in self.fields:
+            value = row.get(f.name)
+            if f.parquet == "json":
+                value = json.loads(value) if value is not None else None
+            if value is None and f.parquet != "string":
+                continue  # the field's default
+            values[f.name] = value
+        return self.record_type(**values)
+
+    def bounded(self, record: Record) -> Record:
+        """``record`` with every value typed and bounded (an int64, UTF-8 text, a list of text);
+        a value out of bounds is replaced by its empty value and recorded as a problem, which
+        makes the record ``invalid`` but keeps it in the catalogue."""
+        changes: dict[str, Any] = {}
+        problems: list[dict[str, Any]] = []
+        for f in self.fields:
+            value = getattr(record, f.name)
+            if f.parquet == "int64":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    changes[f.name] = 0
+                    problems.append(problem(f.name, "is not a whole number; stored as 0", value))
+                elif not INT64[0] <= value <= INT64[1]:
+                    changes[f.name] = 0
+                    problems.append(problem(f.name, "is beyond 64 bits; stored as 0", value))
+            elif f.parquet == "string" and isinstance(value, str):
+                if (text := safe_text(value)) is not value:
+                    changes[f.name] = text
+            elif f.parquet == "string" and value is not None:
+                changes[f.name] = safe_text(str(value))
+            elif f.parquet == "list<string>":
+                items = value if isinstance(value, list) else []
+                texts = [safe_text(v) for v in items if isinstance(v, str)]
+                if texts != value:
+                    changes[f.name] = texts
+        if problems:
+            changes["problems"] = [*record.problems, *problems]
+            changes["status"] = Status.INVALID
+        return dataclasses.replace(record, **changes) if changes else record
+
+
+#: The schema of this assetlake's records (a test may swap in one with another field).
+SCHEMA = Schema()
