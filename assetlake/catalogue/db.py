@@ -584,14 +584,16 @@ class Catalogue:
             chain.insert(0, first)
             parent = self._sources(first)
             first = parent[0] if parent else None
-        ancestors, todo = list(chain), list(sources)
+        ancestors, expanded, todo = list(chain), set(), [name, *chain]
         while todo:
-            source = todo.pop(0)
-            if source == name or (source in ancestors and source not in chain):
+            current = todo.pop(0)
+            if current in expanded:
                 continue
-            if source not in ancestors:
-                ancestors.append(source)
-            todo += [s for s in self._sources(source) or [] if s not in ancestors and s != name]
+            expanded.add(current)
+            for source in self._sources(current) or []:
+                if source != name and source not in ancestors:
+                    ancestors.append(source)
+                todo.append(source)
         root_name = chain[0] if chain else name
         return Lineage(name=name, ancestors=ancestors, root=self._tree(root_name))
 

@@ -1,0 +1,169 @@
+"""One Query: validated when built, round-tripped through HTTP-style parameters, planned by a pure
+function (tested here without a database), paged by a keyset cursor, and the only source of
+``find``'s options."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_catalogue import CURATED, RAW_A, RAW_B, SORTED, crowd, names, record, sample
+
+from assetlake.catalogue import Catalogue, Level, Query
+from assetlake.catalogue.plan import FEW_MATCHES, Statistics, keyset, plan
+from assetlake.cli.cmd_find import command as find_command
+from assetlake.errors import QueryError
+
+ORDERED = Statistics(genotypes=None, ordered=True)
+
+
+def test_query_is_frozen_and_normalised() -> None:
+    query = Query(subject="111", level="raw", after="2024-03-01T14:05:09-08:00", limit=5)
+    assert query.subject == ("111",)
+    assert query.level is Level.RAW
+    assert query.after == "2024-03-01T22:05:09"
+    assert query == Query(subject=["111"], level=Level.RAW, after="2024-03-01T22:05:09Z", limit=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        query.limit = 6  # type: ignore[misc]
+    assert Query() == Query(sort="acquired", invalid=False)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"level": "cooked"}, "level 'cooked' is not known; use raw or derived"),
+        ({"sort": "colour"}, "sort key 'colour' is not known"),
+        ({"limit": 0}, "limit 0 must be a positive whole number"),
+        ({"text": "( )"}, "has no searchable words"),
+        ({"genotype": " "}, "genotype is empty"),
+        ({"after": "0001-01-01T00:00:00+14:00"}, "falls outside the years 1 to 9999 in UTC"),
+        ({"before": "9999-12-31T23:59:59-14:00"}, "falls outside the years 1 to 9999 in UTC"),
+        ({"cursor": "bm9wZQ=="}, "is not a cursor of this search"),
+    ],
+)
+def test_bad_queries_are_one_line(keywords: dict[str, Any], message: str) -> None:
+    with pytest.raises(QueryError, match=message) as refused:
+        Query(**keywords)
+    assert "\n" not in str(refused.value)
+
+
+def test_params_round_trip() -> None:
+    queries = [
+        Query(),
+        Query(subject=["1*", "222"], modality="ecephys", level="derived", invalid=True, limit=7),
+        Query(text="probe drift", after="2024-01-01", before="2024-06-01", sort="-size"),
+        Query(derived_from=[RAW_A], species="Mus musculus", genotype="sst", project="VC"),
+        Query(limit=2).next_page(["2024-01-01T00:00:00", RAW_A]),
+    ]
+    for query in queries:
+        params = query.to_params()
+        assert all(isinstance(v, str | list) for v in params.values())
+        assert Query.from_params(params) == query
+    assert Query.from_params({"limit": "3", "invalid": "true"}) == Query(limit=3, invalid=True)
+    with pytest.raises(QueryError, match="query parameter 'colour' is not known"):
+        Query.from_params({"colour": "blue"})
+    with pytest.raises(QueryError, match="query parameter limit='many' is not a whole number"):
+        Query.from_params({"limit": "many"})
+    with pytest.raises(QueryError, match="'level' takes one value, got 2"):
+        Query.from_params({"level": ["raw", "derived"]})
+
+
+def test_find_options_are_generated_from_the_query() -> None:
+    options = {opt for param in find_command.params for opt in param.opts}
+    for spec in dataclasses.fields(Query):
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.name == "text":
+            assert "text" in options
+        else:
+            assert (flag in options) is spec.metadata["cli"], flag
+
+
+def test_plan_is_pure() -> None:
+    limited = plan(Query(text="probe", limit=10), ORDERED)
+    assert (limited.key, limited.source.split()[0]) == ("f.rowid", "documents_fts")
+    assert plan(Query(text="probe"), ORDERED).key is None  # no limit: one sorted pass
+    assert plan(Query(text="probe", limit=10), Statistics(None, ordered=False)).key is None
+    assert plan(Query(modality="ecephys", limit=10), ORDERED).key == "m.asset"
+    assert plan(Query(modality=["a", "b"], limit=10), ORDERED).key is None
+    rare = Statistics(genotypes={"Sst-IRES-Cre/wt": FEW_MATCHES}, ordered=True)
+    common = Statistics(genotypes={"Sst-IRES-Cre/wt": FEW_MATCHES + 1}, ordered=True)
+    assert "INDEXED BY assets_genotype" in plan(Query(genotype="sst", limit=5), rare).source
+    walk = plan(Query(genotype="sst", limit=5), common)
+    assert walk.source == "assets a" and "+a.genotype IN (?)" in walk.where
+    by_subject = plan(Query(genotype="sst", subject="1", limit=5), rare)
+    assert by_subject.source == "assets a"
+    sql, params = plan(Query(subject=["1*", "2"], level="raw", limit=3), ORDERED).statement(
+        "a.name"
+    )
+    assert sql == (
+        "SELECT a.name FROM assets a WHERE (a.subject_id IN (?) OR a.subject_id GLOB ?) "
+        "AND a.level = ? ORDER BY a.acquired_at, a.name LIMIT ?"
+    )
+    assert params == ["2", "1*", "raw", 3]
+
+
+def test_keyset_orders_nulls_like_sqlite() -> None:
+    """NULL sorts first ascending and last descending, so "after NULL" differs by direction."""
+    assert keyset(("a.size", "a.name"), [None, "n"], descending=False) == (
+        "((a.size IS NOT NULL) OR (a.size IS ? AND a.name > ?))",
+        [None, "n"],
+    )
+    assert keyset(("a.size", "a.name"), [None, "n"], descending=True) == (
+        "((a.size IS ? AND (a.name < ? OR a.name IS NULL)))",
+        [None, "n"],
+    )
+    assert keyset(("a.size", "a.name"), [3, "n"], descending=True) == (
+        "(((a.size < ? OR a.size IS NULL)) OR (a.size IS ? AND (a.name < ? OR a.name IS NULL)))",
+        [3, 3, "n"],
+    )
+
+
+@pytest.mark.parametrize("sort", ["acquired", "-acquired", "name", "subject", "-size", "processed"])
+def test_pages_by_cursor_are_the_full_result(tmp_path: Path, sort: str) -> None:
+    cat = Catalogue(tmp_path / "c.sqlite")
+    records = crowd(120)
+    for i, r in enumerate(records):
+        r.size = i % 5
+        r.subject_id = None if i % 4 == 0 else f"s{i % 3}"
+    cat.upsert(records)
+    for filters in ({}, {"text": "probe"}, {"modality": "ecephys"}):
+        everything = names(cat.find(**filters, sort=sort))
+        for size in (1, 7, 50):
+            seen: list[str] = []
+            query: Query | None = Query(**filters, sort=sort, limit=size)
+            while query is not None:
+                page = cat.page(query)
+                seen += names(page.records)
+                query = dataclasses.replace(query, cursor=page.cursor) if page.cursor else None
+            assert seen == everything, (filters, size)
+
+
+def test_every_source_of_a_multi_source_asset_is_followed(tmp_path: Path) -> None:
+    merged = f"{SORTED}_merged_2024-03-06_10-00-00"
+    cat = Catalogue(tmp_path / "c.sqlite")
+    cat.upsert(
+        [
+            *sample(),
+            record(
+                merged,
+                level="derived",
+                source=SORTED,
+                sources=[SORTED, RAW_B],
+                processed="2024-03-06T10:00:00-08:00",
+            ),
+        ]
+    )
+    assert cat.get(merged).sources == [SORTED, RAW_B]
+    assert names(cat.find(derived_from=RAW_B)) == [merged]
+    assert merged in names(cat.find(derived_from=RAW_A))
+    lineage = cat.lineage(merged)
+    assert lineage.ancestors == [RAW_A, SORTED, RAW_B]
+    assert [c.name for c in lineage.root.find(SORTED).children] == [CURATED, merged]
+    assert [c.name for c in cat.lineage(RAW_B).root.children] == [merged]
+    looped = record("x_1_2024-01-01_00-00-00", level="raw", sources=["y_1_2024-01-01_00-00-00"])
+    back = record("y_1_2024-01-01_00-00-00", level="raw", sources=["x_1_2024-01-01_00-00-00"])
+    cat.upsert([looped, back])  # a hostile cycle of sources ends
+    assert cat.lineage(looped.name).ancestors == [back.name]
+    assert cat.lineage(looped.name).to_dict()["tree"]["name"] == back.name
