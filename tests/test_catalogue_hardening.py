@@ -101,11 +101,10 @@ def test_a_failed_bulk_load_keeps_every_index(tmp_path: Path) -> None:
             cat.upsert(failing())
         assert indexes(cat) == set(INDEXES)
         assert cat.count() == 0
-        with pytest.raises(RuntimeError):
-            with cat.writing():
-                cat.upsert(sample())
-                cat.set_meta("origin", "index")
-                raise RuntimeError("after the load")
+        with pytest.raises(RuntimeError), cat.writing():
+            cat.upsert(sample())
+            cat.set_meta("origin", "index")
+            raise RuntimeError("after the load")
         assert (indexes(cat), cat.count(), cat.meta("origin")) == (set(INDEXES), 0, None)
         cat.upsert(sample())
         assert indexes(cat) == set(INDEXES)

@@ -22,7 +22,13 @@ from assetlake.errors import CatalogueError
 #: A record with one more field, declared the way a newcomer declares one.
 Coloured = dataclasses.make_dataclass(
     "Record",
-    [("colour", str | None, dataclasses.field(default=None, metadata=column("string", sql="TEXT")))],
+    [
+        (
+            "colour",
+            str | None,
+            dataclasses.field(default=None, metadata=column("string", sql="TEXT")),
+        )
+    ],
     bases=(Record,),
 )
 
