@@ -14,11 +14,14 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from test_catalogue import RAW_A, RAW_B, RAW_C, record, sample
+from test_index import DERIVED, RAW, commit, sample_sidecars
 
 from assetlake.catalogue import Catalogue, Status, flatten_text
 from assetlake.catalogue.db import INDEXES
 from assetlake.catalogue.publish import ASSETS, FILES, ensure_catalogue, publish_catalogue
-from assetlake.errors import CatalogueBusyError, QueryError
+from assetlake.errors import CatalogueBusyError, LakeError, QueryError
+from assetlake.index import index_lake
+from assetlake.store import Store, open_store
 
 EARLY = "0001-01-01T00:00:00+14:00"
 LATE = "9999-12-31T23:59:59-14:00"
@@ -112,6 +115,30 @@ def test_a_failed_bulk_load_keeps_every_index(tmp_path: Path) -> None:
         sql, params = cat.query(subject="111", limit=5)
         plan = " ".join(r[3] for r in cat.db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
         assert "USING INDEX assets_subject" in plan
+
+
+def test_a_failed_first_index_leaves_a_usable_catalogue(local_lake: str, tmp_path: Path) -> None:
+    """The lake fails half-way through the first crawl: nothing of it is kept, every index is,
+    and the next crawl fills the catalogue."""
+    store = open_store(local_lake)
+    commit(store, RAW, sample_sidecars(RAW))
+    commit(store, DERIVED, sample_sidecars(DERIVED))
+    original = type(store).get_many
+
+    def get_many(self: Store, keys: Any, workers: int = 32) -> Any:
+        for done, item in enumerate(original(self, keys, workers)):
+            if done == 1:
+                raise LakeError("the lake went away")
+            yield item
+
+    failing = open_store(local_lake)
+    failing.__class__ = type("Failing", (type(store),), {"get_many": get_many})
+    with Catalogue(tmp_path / "c.sqlite") as cat:
+        with pytest.raises(LakeError, match="went away"):
+            index_lake(failing, cat, workers=1)
+        assert (indexes(cat), cat.count(), cat.meta("origin")) == (set(INDEXES), 0, None)
+        index_lake(store, cat)
+        assert [r.name for r in cat.find(derived_from=RAW)] == [DERIVED]
 
 
 HOLDER = """
