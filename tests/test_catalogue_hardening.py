@@ -40,7 +40,8 @@ def crafted() -> list[Any]:
                contents=[{"path": "a.zarr", "format": "zarr", "size": 1 << 80, "objects": "3"}]),
         record(RAW_B, level="raw", acquired=LATE, subject_id="bad\udcff", modalities=["x\ud800"],
                metadata={"notes": "lone \udc80 surrogate"}),
-        record(RAW_C, level="raw", size=True, metadata={"deep": nested(100_000)}),
+        record(RAW_C, level="raw", size=True, metadata={"deep": nested(100_000)},
+               contents={"not": "a list"}),
     ]  # fmt: skip
 
 
@@ -62,7 +63,8 @@ def test_crafted_values_are_stored_bounded_and_invalid(tmp_path: Path, local_lak
         assert late.metadata == {"notes": "lone ? surrogate"}
         assert [p["path"] for p in late.problems] == ["acquired"]
         assert deep.metadata == {} and deep.status == Status.INVALID
-        assert {p["path"] for p in deep.problems} == {"size", "metadata"}
+        assert {p["path"] for p in deep.problems} == {"size", "contents", "metadata"}
+        assert deep.contents == []
         assert {r.name for r in cat.find()} == {RAW_A, RAW_B, RAW_C}
         assert [r.name for r in cat.find(text="deepest")] == []
         assert [r.name for r in cat.find(subject="bad?", limit=1)] == [RAW_B]

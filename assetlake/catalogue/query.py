@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from assetlake.catalogue.record import Level
+from assetlake.catalogue.record import Level, Record
 from assetlake.errors import QueryError
 
 #: Sort keys users may give, and the index-ordered columns each one means (the name, unique, last).
@@ -206,7 +206,7 @@ class Query:
 class Page:
     """One page of results, and the cursor of the next (None on the last page)."""
 
-    records: list[Any]
+    records: list[Record]
     cursor: str | None
 
 

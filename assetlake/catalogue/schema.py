@@ -70,6 +70,12 @@ class Schema:
         #: Fields encoded in each row's ``record`` column (all but the document).
         self.encoded = tuple(f.name for f in self.fields if not f.document)
         (self.document,) = (f.name for f in self.fields if f.document)
+        #: The empty value of each container field (what an out-of-bounds value becomes).
+        self.empty = {
+            f.name: f.default_factory
+            for f in dataclasses.fields(record_type)
+            if f.default_factory is not dataclasses.MISSING
+        }
         self._values = operator.itemgetter(*self.encoded)
         self._document_at = [f.name for f in self.fields].index(self.document)
         listed = [dataclasses.astuple(f) for f in self.fields]
@@ -134,6 +140,13 @@ class Schema:
                 texts = [safe_text(v) for v in items if isinstance(v, str)]
                 if texts != value:
                     changes[f.name] = texts
+            elif f.name in self.empty and not isinstance(
+                value, type(empty := self.empty[f.name]())
+            ):
+                changes[f.name] = empty
+                problems.append(
+                    problem(f.name, f"is not a {type(empty).__name__}; stored empty", value)
+                )
         if problems:
             changes["problems"] = [*record.problems, *problems]
             changes["status"] = Status.INVALID
