@@ -107,7 +107,13 @@ def writer_lock(path: Path) -> Iterator[None]:
 
 def _lock(path: Path) -> IO[str]:
     lock = path.with_name(path.name + ".lock")
-    handle = open(lock, "a+")  # noqa: SIM115 - held until the catalogue closes
+    try:
+        handle = open(lock, "a+")  # noqa: SIM115 - held until the catalogue closes
+    except OSError as error:
+        raise CatalogueError(
+            f"catalogue {path} cannot be written: its lock file {lock} cannot be opened "
+            f"({error.strerror}); give a --catalogue in a folder you can write"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
