@@ -147,7 +147,7 @@ def plan(query: Query, statistics: Statistics) -> Plan:
         else:
             where.append("a.id IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?)")
         params.append(fts_query(query.text))
-    values = query.after_row()
+    values = query.cursor_values()
     if values is not None:
         condition, bound = keyset(query.order, values, descending=query.descending)
         where.append(condition)

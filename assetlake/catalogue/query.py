@@ -126,7 +126,7 @@ class Query:
         ):
             raise QueryError(f"limit {limit!r} must be a positive whole number, e.g. 100")
         if self.cursor is not None:
-            self.after_row()
+            self.cursor_values()
 
     @property
     def sort_key(self) -> str:
@@ -141,7 +141,7 @@ class Query:
         """The columns results are sorted on."""
         return SORT_KEYS[self.sort_key]
 
-    def after_row(self) -> list[Any] | None:
+    def cursor_values(self) -> list[Any] | None:
         """The sort values the cursor continues after, or None without a cursor."""
         if self.cursor is None:
             return None
