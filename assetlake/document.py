@@ -46,11 +46,8 @@ def read_document(
     filename: str, data: bytes | str, *, max_bytes: int = MAX_BYTES
 ) -> dict[str, Any] | Problem:
     """The JSON object in ``data``, bounded and typed, or the one error Problem saying why not."""
-    size = len(data)
-    if size > max_bytes:
-        return Problem(
-            filename, "", f"{size} bytes is over the {max_bytes}-byte limit for metadata; not read", size
-        )
+    if len(data) > max_bytes:
+        return too_big(filename, len(data), max_bytes)
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -84,6 +81,16 @@ def read_document(
         )
     problem = _out_of_bounds(filename, document)
     return document if problem is None else problem
+
+
+def too_big(filename: str, size: int, max_bytes: int = MAX_BYTES) -> Problem:
+    """The problem of a metadata file over the limit (also found from a listing, before a GET)."""
+    return Problem(
+        filename,
+        "",
+        f"{size} bytes is over the {max_bytes}-byte limit for metadata; not read",
+        size,
+    )
 
 
 def control_characters(filename: str, document: Any) -> list[Problem]:
@@ -123,7 +130,7 @@ def detect_shape(sidecar: Any) -> Shape:
         return Shape.ASSETLAKE
     version = sidecar.get("schema_version")
     major = version.split(".", 1)[0] if isinstance(version, str) else ""
-    if "object_type" in sidecar or major.isdigit() and int(major) >= 2:
+    if "object_type" in sidecar or (major.isdigit() and int(major) >= 2):
         return Shape.AIND_V2
     if "describedBy" in sidecar:
         return Shape.AIND_V1
