@@ -187,6 +187,8 @@ def _to_problems(
 
 def _message(model: type[Sidecar], kind: str, msg: str, severity: Severity) -> str:
     if kind == "missing":
+        if severity == Severity.WARNING:
+            return "is not in this file but assetlake's schema needs it; the file is not checked further"
         return "is required; add it"
     if kind == "extra_forbidden":
         what = f"is not a field of {model.filename} (schema {model.current_version()})"
