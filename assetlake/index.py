@@ -159,7 +159,7 @@ class _Crawler:
             problems=problems,
             size=_int(summary.get("size")),
             objects=_int(summary.get("objects")),
-            contents=contents if isinstance(contents, list) else [],
+            contents=_contents(contents),
         )
 
     def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
@@ -230,6 +230,22 @@ def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
         return list(validate_documents(name, sidecars).problems)
     except Exception as error:
         return [Problem("", "", f"could not be validated: {type(error).__name__}: {error}")]
+
+
+def _contents(value: Any) -> list[dict[str, Any]]:
+    """A commit summary's contents, typed as ``summarise_contents`` writes them; others dropped."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {
+            "path": entry["path"][:MAX_TEXT],
+            "format": str(entry.get("format"))[:MAX_TEXT],
+            "size": _int(entry.get("size")),
+            "objects": _int(entry.get("objects")),
+        }
+        for entry in value
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str)
+    ]
 
 
 def _int(value: Any) -> int:
