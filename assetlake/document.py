@@ -58,9 +58,15 @@ def read_document(
                 f"is not UTF-8 text (byte {error.start}); save it as UTF-8",
             )
     try:
-        document = json.loads(data, object_pairs_hook=_object, parse_constant=_constant)
+        document = json.loads(
+            data,
+            object_pairs_hook=_object,
+            parse_constant=_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
     except _Refused as error:
-        return Problem(filename, "", f"{error}; fix the file")
+        return Problem(filename, "", str(error))
     except json.JSONDecodeError as error:
         return Problem(
             filename,
@@ -69,7 +75,7 @@ def read_document(
             "fix the syntax",
         )
     except RecursionError:
-        return _too_deep(filename, "")
+        return _too_deep(filename)
     except ValueError as error:  # e.g. an integer of more digits than Python converts
         return Problem(filename, "", f"is not readable JSON ({error}); fix the file")
     if not isinstance(document, dict):
@@ -79,8 +85,7 @@ def read_document(
             f"must hold a JSON object, not {type(document).__name__}; wrap the fields in {{...}}",
             document if not isinstance(document, list | dict) else None,
         )
-    problem = _out_of_bounds(filename, document)
-    return document if problem is None else problem
+    return _too_deep(filename) if _too_deep_at(document) else document
 
 
 def too_big(filename: str, size: int, max_bytes: int = MAX_BYTES) -> Problem:
@@ -150,40 +155,38 @@ def _constant(name: str) -> Any:
     raise _Refused(f"holds {name}, which is not JSON; write null or a finite number")
 
 
-def _out_of_bounds(filename: str, document: dict[str, Any]) -> Problem | None:
-    """The first value no store can hold: too deep, an int beyond int64, an infinite float."""
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        elif isinstance(node, bool) or node is None or isinstance(node, str):
-            continue
-        elif isinstance(node, int):
-            if not INT64_MIN <= node <= INT64_MAX:
-                return Problem(
-                    filename,
-                    "",
-                    "holds an integer beyond 64 bits; write it as a string",
-                )
-            continue
-        else:
-            if not math.isfinite(node):
-                return Problem(
-                    filename, "", "holds a number too large for a float; write it as a string"
-                )
-            continue
-        if depth >= MAX_DEPTH and children:
-            return _too_deep(filename, "")
-        stack.extend((child, depth + 1) for child in children)
-    return None
+def _int(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _Refused("holds an integer beyond 64 bits; write it as a string")
+    return value
 
 
-def _too_deep(filename: str, path: str) -> Problem:
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("holds a number too large for a float; write it as a string")
+    return value
+
+
+def _too_deep_at(document: dict[str, Any]) -> bool:
+    """Whether containers nest beyond MAX_DEPTH; one level at a time, so no recursion."""
+    level: list[Any] = [document]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _too_deep(filename: str) -> Problem:
     return Problem(
-        filename, path, f"nests arrays or objects more than {MAX_DEPTH} deep; flatten the document"
+        filename, "", f"nests arrays or objects more than {MAX_DEPTH} deep; flatten the document"
     )
 
 
