@@ -21,12 +21,13 @@ from assetlake.document import (
     detect_shape,
     read_document,
 )
-from assetlake.errors import MetadataError
+from assetlake.errors import IntegrityError, MetadataError
 from assetlake.index import index_lake
 from assetlake.problems import Problem
 from assetlake.store import open_store
 from assetlake.upload import upload_folder
 from assetlake.validate import validate_folder
+from assetlake.verify import verify_asset
 
 
 def nested(depth: int) -> str:
@@ -233,3 +234,17 @@ def test_strict_validation_rejects_control_characters(tmp_path: Path, cli: Any) 
     ]
     result = cli("validate", folder)
     assert result.code == 1
+
+
+def test_verify_reads_the_commit_document_through_the_reader(lake: str) -> None:
+    store = open_store(lake)
+    name = "ecephys_10_2024-03-01_14-05-09"
+    put_files(store, name, {".assetlake-upload.json": b"{}"})
+    store.put(
+        f"{name}/metadata.nd.json", b'{"assetlake": {"manifest_sha256": "0"}, "name": 1, "name": 2}'
+    )
+    with pytest.raises(IntegrityError) as caught:
+        verify_asset(store, name)
+    message = str(caught.value)
+    assert "metadata.nd.json has the key 'name' twice in one object" in message
+    assert "\n" not in message and "restore it from its source folder" in message
