@@ -306,7 +306,7 @@ def _documents(name: str, sidecars: list[Sidecar]) -> dict[str, str]:
     from assetlake.validate import validate_documents
 
     documents = {sidecar.filename: dump_sidecar(sidecar) for sidecar in sidecars}
-    report = validate_documents(name, documents)
+    report = validate_documents(name, documents, strict=True)
     errors = [p for p in report.problems if p.severity == Severity.ERROR]
     if errors:
         more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""

@@ -10,12 +10,10 @@ stop the crawl or hide another asset: it becomes an ``invalid`` record with its 
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from assetlake.asset import (
@@ -27,12 +25,13 @@ from assetlake.asset import (
     summarise_contents,
 )
 from assetlake.catalogue import Catalogue, Record, Status
-from assetlake.naming import AssetName, NameKind, is_asset_name, parse_name
+from assetlake.document import MAX_BYTES as MAX_METADATA_BYTES
+from assetlake.document import read_document, too_big
+from assetlake.naming import is_asset_name, parse_name
 from assetlake.problems import Problem, has_errors
+from assetlake.schema.fields import MAX_TEXT, record_fields
 from assetlake.store import Store, open_store
 
-#: Metadata files larger than this are not read (a sidecar is kilobytes; this is a broken upload).
-MAX_METADATA_BYTES = 16 << 20
 #: Records are written to the catalogue in batches, so memory stays flat however big the lake.
 BATCH = 500
 
@@ -134,11 +133,13 @@ class _Crawler:
             if data is None:
                 pending.append(_Pending(name, None))
                 continue
-            document, problem = read_json(COMMIT, data, self.max_bytes)
-            if document is not None and isinstance(document.get("assetlake"), dict):
+            document = read_document(COMMIT, data, max_bytes=self.max_bytes)
+            if isinstance(document, Problem):
+                pending.append(_Pending(name, None, [document]))
+            elif isinstance(document.get("assetlake"), dict):
                 yield self._assetlake_record(name, document)
             else:
-                pending.append(_Pending(name, document, [problem] if problem else []))
+                pending.append(_Pending(name, document))
         for start in range(0, len(pending), BATCH):
             yield from self._listed_records(pending[start : start + BATCH])
 
@@ -156,7 +157,7 @@ class _Crawler:
             problems=problems,
             size=_int(summary.get("size")),
             objects=_int(summary.get("objects")),
-            contents=contents if isinstance(contents, list) else [],
+            contents=_contents(contents),
         )
 
     def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
@@ -176,7 +177,7 @@ class _Crawler:
                 if size is None or filename in item.sidecars:
                     continue
                 if size > self.max_bytes:
-                    item.problems.append(_too_big(filename, size, self.max_bytes))
+                    item.problems.append(too_big(filename, size, self.max_bytes))
                 else:
                     wanted[f"{item.name}/{filename}"] = item
         for key, data in self.store.get_many(wanted, workers=self.workers):
@@ -184,10 +185,10 @@ class _Crawler:
             filename = key[len(item.name) + 1 :]
             if data is None:
                 continue
-            document, problem = read_json(filename, data, self.max_bytes)
-            if problem:
-                item.problems.append(problem)
-            elif document is not None:
+            document = read_document(filename, data, max_bytes=self.max_bytes)
+            if isinstance(document, Problem):
+                item.problems.append(document)
+            else:
                 item.sidecars[filename] = document
         for item in assets:
             yield self._foreign_record(item)
@@ -219,40 +220,6 @@ class _Crawler:
         )
 
 
-def read_json(
-    filename: str, data: bytes, max_bytes: int
-) -> tuple[dict[str, Any] | None, Problem | None]:
-    """A metadata file's JSON object, or the problem that makes it unreadable."""
-    if len(data) > max_bytes:
-        return None, _too_big(filename, len(data), max_bytes)
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        return None, Problem(
-            filename,
-            "",
-            f"not UTF-8 text ({error.reason} at byte {error.start}); re-export it as UTF-8 JSON",
-        )
-    except json.JSONDecodeError as error:
-        return None, Problem(
-            filename,
-            "",
-            f"malformed JSON ({error.msg} at line {error.lineno} column {error.colno}); fix the file",
-        )
-    if not isinstance(document, dict):
-        return None, Problem(filename, "", "expected a JSON object", type(document).__name__)
-    return document, None
-
-
-def _too_big(filename: str, size: int, max_bytes: int) -> Problem:
-    return Problem(
-        filename,
-        "",
-        f"{size} bytes is over the {max_bytes}-byte limit for metadata; not read",
-        size,
-    )
-
-
 def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
     """Validation problems; a validator failure on odd input is one more problem, never a stop."""
     from assetlake.validate import validate_documents
@@ -263,8 +230,25 @@ def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
         return [Problem("", "", f"could not be validated: {type(error).__name__}: {error}")]
 
 
+def _contents(value: Any) -> list[dict[str, Any]]:
+    """A commit summary's contents, typed as ``summarise_contents`` writes them; others dropped."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {
+            "path": entry["path"][:MAX_TEXT],
+            "format": str(entry.get("format"))[:MAX_TEXT],
+            "size": _int(entry.get("size")),
+            "objects": _int(entry.get("objects")),
+        }
+        for entry in value
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str)
+    ]
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A count or size from a summary: a non-negative int (the reader bounded it to int64)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _record(
@@ -279,83 +263,22 @@ def _record(
     objects: int,
     contents: list[dict[str, Any]],
 ) -> Record:
-    parsed = parse_name(name)
+    fields, bad_values = record_fields(parse_name(name), sidecars)
+    if has_errors(bad_values):
+        status = INVALID
     return Record(
-        **record_fields(parsed, sidecars),
+        **fields,
         name=name,
         url=f"{store.url}/{name}",
         size=size,
         objects=objects,
         schema_versions={
-            filename: str(doc["schema_version"])
+            filename: str(doc["schema_version"])[:MAX_TEXT]
             for filename, doc in sidecars.items()
             if doc.get("schema_version") is not None
         },
         status=status,
-        problems=[p.to_dict() for p in problems],
+        problems=[p.to_dict() for p in [*problems, *bad_values]],
         metadata=document,
         contents=contents,
     )
-
-
-def record_fields(parsed: AssetName, sidecars: Mapping[str, Any]) -> dict[str, Any]:
-    """The searchable fields, read tolerantly from aind-data-schema v1/v2 or assetlake shapes."""
-    description = _dict(sidecars.get("data_description.json"))
-    subject = _dict(sidecars.get("subject.json"))
-    derived = parsed.kind == NameKind.DERIVED
-    modalities = _words(description.get("modalities") or description.get("modality"))
-    if not modalities and parsed.modality:
-        modalities = [parsed.modality]
-    acquisition = _dict(sidecars.get("acquisition.json"))
-    acquired = _first_time(
-        acquisition.get("acquisition_start_time"),
-        acquisition.get("session_start_time"),
-        _dict(sidecars.get("session.json")).get("session_start_time"),
-        None if derived else description.get("creation_time"),
-    )
-    processed = _first_time(description.get("creation_time")) if derived else None
-    return {
-        "level": parsed.kind.value,
-        "modalities": modalities,
-        "subject_id": _text(subject.get("subject_id") or description.get("subject_id"))
-        or parsed.subject_id,
-        "acquired": acquired or parsed.acquired.isoformat(),
-        "project": _text(description.get("project_name") or description.get("project")),
-        "species": _text(subject.get("species"), ("name",)),
-        "sex": _text(subject.get("sex")),
-        "genotype": _text(subject.get("genotype")),
-        "institution": _text(description.get("institution")),
-        "investigators": _words(description.get("investigators"), ("name",)),
-        "source": str(parsed.source) if parsed.source else None,
-        "label": parsed.label,
-        "processed": processed or (parsed.created.isoformat() if parsed.created else None),
-    }
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any, keys: tuple[str, ...] = ("abbreviation", "name")) -> str | None:
-    """A string from a string, or from an AIND object (its first non-empty ``keys``)."""
-    if isinstance(value, dict):
-        value = next((value[key] for key in keys if value.get(key)), None)
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value) or None
-    return None
-
-
-def _words(value: Any, keys: tuple[str, ...] = ("abbreviation", "name")) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    return [word for word in (_text(item, keys) for item in items) if word]
-
-
-def _first_time(*values: Any) -> str | None:
-    """The first value that is an ISO time, normalised (AIND writes them tz-aware)."""
-    for value in values:
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value).isoformat()
-            except ValueError:
-                continue
-    return None

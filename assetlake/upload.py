@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from assetlake import __version__
 from assetlake.asset import CLAIM, COMMIT, MANIFEST, consolidate
+from assetlake.document import read_document
 from assetlake.errors import (
     AssetExistsError,
     AssetNotFoundError,
@@ -40,7 +41,7 @@ from assetlake.errors import (
     UsageError,
 )
 from assetlake.naming import AssetName
-from assetlake.problems import Severity
+from assetlake.problems import Problem, Severity
 from assetlake.store import Store, open_store, sha256_file
 
 RESERVED = frozenset({CLAIM, MANIFEST, COMMIT})
@@ -304,9 +305,8 @@ def _claim(store: Store, plan: Plan) -> bytes:
 def _check_claim(store: Store, plan: Plan) -> bytes:
     """The stored claim's bytes when its fingerprint is this upload's, else a ConflictError."""
     stored = store.get(f"{plan.name}/{CLAIM}") or b"{}"
-    try:
-        claim = json.loads(stored)
-    except ValueError:
+    claim = read_document(CLAIM, stored)
+    if isinstance(claim, Problem):
         claim = {}
     if claim.get("fingerprint") != plan.fingerprint:
         raise ConflictError(

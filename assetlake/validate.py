@@ -13,10 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assetlake.document import control_characters
 from assetlake.errors import InvalidNameError, UsageError
 from assetlake.naming import AssetName, NameKind, parse_name
 from assetlake.problems import Problem, Severity, has_errors
-from assetlake.schema import SIDECARS, DataDescription, Sidecar, decode_sidecar, read_sidecar
+from assetlake.schema import METADATA_FILES, SIDECARS, DataDescription, Sidecar, read_metadata
+from assetlake.schema.aind import target_file
 
 DATA_DESCRIPTION = "data_description.json"
 #: Beyond data_description.json, which sidecar each level cannot do without.
@@ -56,53 +58,61 @@ class Report:
         }
 
 
-def validate_documents(name: str, documents: Mapping[str, bytes | str | dict]) -> Report:
-    """Validate the sidecars of the asset ``name`` (file name → content); no I/O."""
+def validate_documents(
+    name: str, documents: Mapping[str, bytes | str | dict], *, strict: bool = False
+) -> Report:
+    """Validate the metadata files of the asset ``name`` (file name → content); no I/O.
+
+    aind-data-schema files are read as the sidecar they stand for (``instrument.json`` as
+    ``rig.json``, ``session.json`` as ``acquisition.json``) unless the asset has that sidecar
+    too. ``strict`` is for what assetlake is about to write: control characters are errors."""
     report = Report(folder=name, name=None)
     try:
         report.name = parse_name(name)
     except InvalidNameError as error:
         report.problems.append(Problem(name, "", f"{error}; rename the folder", name))
-    for filename in SIDECARS:
-        if filename not in documents:
+    for filename in METADATA_FILES:
+        target = target_file(filename)
+        if filename not in documents or (target != filename and target in documents):
             continue
-        document, problems = decode_sidecar(filename, documents[filename])
+        document, model, problems = read_metadata(filename, documents[filename])
         report.problems += problems
         if document is None:
             continue
+        if strict:
+            report.problems += control_characters(filename, document)
         report.sidecars[filename] = document
-        model, problems = read_sidecar(filename, document)
-        report.problems += problems
         if model is not None:
-            report.models[filename] = model
-    report.problems += _missing(report, documents)
+            report.models[target] = model
+    report.problems += _missing(report, {target_file(f) for f in documents})
     report.problems += _cross_check(report)
     return report
 
 
 def validate_folder(path: Path) -> Report:
-    """Validate a local asset folder, named by the grammar, holding its sidecar files."""
+    """Validate a local asset folder, named by the grammar, holding its sidecar files, as
+    strictly as the uploader does (it calls this)."""
     path = Path(path)
     if not path.is_dir():
         what = "is not a folder" if path.exists() else "does not exist"
         raise UsageError(f"asset folder {str(path)!r} {what}; give the path of an asset folder")
     documents = {
         filename: (path / filename).read_bytes()
-        for filename in SIDECARS
+        for filename in METADATA_FILES
         if (path / filename).is_file()
     }
-    report = validate_documents(path.resolve().name, documents)
+    report = validate_documents(path.resolve().name, documents, strict=True)
     report.folder = str(path)
     return report
 
 
-def _missing(report: Report, documents: Mapping[str, object]) -> list[Problem]:
+def _missing(report: Report, present: set[str]) -> list[Problem]:
     required = {DATA_DESCRIPTION}
     if report.level in REQUIRED:
         required.add(REQUIRED[report.level])
     problems = []
     for filename in SIDECARS:
-        if filename in documents:
+        if filename in present:
             continue
         if filename in required:
             why = (

@@ -8,14 +8,15 @@ objects, and a manifest that was swapped.
 from __future__ import annotations
 
 import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from assetlake.asset import COMMIT, MANIFEST
+from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError
 from assetlake.naming import parse_name
+from assetlake.problems import Problem
 from assetlake.store import Store, open_store
 
 
@@ -76,7 +77,8 @@ def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyRe
             f"asset {name} is not committed in {store.url} (no {COMMIT}); check the name with "
             "'assetlake find', or finish its upload by running 'assetlake upload' again"
         )
-    expected_sha256 = (document.get("assetlake") or {}).get("manifest_sha256")
+    summary = document.get("assetlake")
+    expected_sha256 = summary.get("manifest_sha256") if isinstance(summary, dict) else None
     if not expected_sha256:
         raise IntegrityError(
             f"asset {name} in {store.url} was not uploaded by assetlake and has no manifest; "
@@ -90,9 +92,9 @@ def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyRe
         return report
     if hashlib.sha256(raw_manifest).hexdigest() != expected_sha256:
         report.changed.append(Changed(MANIFEST, f"sha256 differs from {COMMIT}"))
-    try:
-        entries = json.loads(raw_manifest)["objects"]
-    except (ValueError, KeyError, TypeError):
+    manifest = read_document(MANIFEST, raw_manifest)
+    entries = None if isinstance(manifest, Problem) else manifest.get("objects")
+    if not isinstance(entries, list):
         report.changed.append(Changed(MANIFEST, "not a readable manifest"))
         return report
     _compare(store, name, entries, stored, report, workers)
@@ -136,11 +138,10 @@ def _json(store: Store, name: str, filename: str) -> dict[str, Any] | None:
     data = store.get(f"{name}/{filename}")
     if data is None:
         return None
-    try:
-        document = json.loads(data)
-    except ValueError:
+    document = read_document(filename, data)
+    if isinstance(document, Problem):
         raise IntegrityError(
-            f"{store.url}/{name}/{filename} is not valid JSON; the asset is damaged: restore it "
-            "from its source folder as a new asset"
-        ) from None
-    return document if isinstance(document, dict) else {}
+            f"{store.url}/{name}/{filename} {document.message.split(';')[0]}; the asset is "
+            "damaged: restore it from its source folder as a new asset"
+        )
+    return document

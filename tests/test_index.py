@@ -16,9 +16,10 @@ from factories import make_derived_asset, make_raw_asset
 
 from assetlake.asset import CLAIM, COMMIT, consolidate
 from assetlake.catalogue import Catalogue
-from assetlake.index import IndexStats, index_lake, record_fields
+from assetlake.index import IndexStats, index_lake
 from assetlake.naming import parse_name
 from assetlake.schema import dump_sidecar
+from assetlake.schema.fields import record_fields
 from assetlake.schema.samples import derived_sidecars, raw_sidecars
 from assetlake.store import Store, open_store
 from assetlake.upload import upload_folder
@@ -297,9 +298,9 @@ def test_broken_assets_are_invalid_and_never_stop_the_crawl(
         return record.problems[0]
 
     assert first(malformed)["file"] == "data_description.json"
-    assert first(malformed)["message"].startswith("malformed JSON (Expecting")
+    assert first(malformed)["message"].startswith("is not valid JSON (Expecting")
     assert first(binary)["file"] == "subject.json"
-    assert first(binary)["message"].startswith("not UTF-8 text")
+    assert first(binary)["message"].startswith("is not UTF-8 text")
     assert first(huge) == {
         "file": "subject.json",
         "path": "",
@@ -334,9 +335,10 @@ def test_stray_objects_and_uploads_in_progress_are_not_listed(
 
 
 def test_record_fields_fall_back_to_the_name() -> None:
-    fields = record_fields(
+    fields, problems = record_fields(
         parse_name(DERIVED), {"data_description.json": {"modalities": "nonsense-shape"}}
     )
+    assert problems == []
     assert fields == {
         "level": "derived",
         "modalities": ["nonsense-shape"],
@@ -349,10 +351,11 @@ def test_record_fields_fall_back_to_the_name() -> None:
         "institution": None,
         "investigators": [],
         "source": RAW,
+        "sources": [RAW],
         "label": "sorted",
         "processed": "2024-03-02T09:30:00",
     }
-    assert record_fields(parse_name(V2), {})["modalities"] == []
+    assert record_fields(parse_name(V2), {})[0]["modalities"] == []
 
 
 def test_index_cli_prints_summary(lake: str, cli: Any, tmp_path: Path) -> None:

@@ -26,7 +26,9 @@ from typing import Any
 from assetlake.catalogue import schema as record_schema
 from assetlake.catalogue.db import VERSION, Catalogue, writer_lock
 from assetlake.catalogue.schema import INT64, safe_text
+from assetlake.document import read_document
 from assetlake.errors import CatalogueBusyError, CatalogueError, LakeError
+from assetlake.problems import Problem
 from assetlake.store import RESERVED_PREFIX, Store, open_store
 
 FORMAT_VERSION = "1"
@@ -161,11 +163,8 @@ def fetch_catalogue(store: Store, path: Path, fingerprint: str) -> None:
 
 
 def _check_manifest(lake_url: str, data: bytes) -> None:
-    try:
-        manifest = json.loads(data)
-        version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    except ValueError:
-        version = None
+    manifest = read_document(MANIFEST, data)
+    version = None if isinstance(manifest, Problem) else manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise CatalogueError(
             f"published catalogue of lake {lake_url} has format {version!r}, this assetlake reads "

@@ -11,12 +11,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from assetlake.document import Shape
 from assetlake.errors import UsageError
 from assetlake.problems import Problem
 from assetlake.schema.acquisition import Acquisition
+from assetlake.schema.aind import ALIASES, single_inputs, target_file, to_assetlake
 from assetlake.schema.base import Sidecar, decode_sidecar, dump_sidecar, read_tolerant
 from assetlake.schema.data_description import DataDescription
 from assetlake.schema.procedures import Procedures
@@ -25,6 +28,7 @@ from assetlake.schema.rig import Rig
 from assetlake.schema.subject import Subject
 
 __all__ = [
+    "METADATA_FILES",
     "SIDECARS",
     "Acquisition",
     "DataDescription",
@@ -36,6 +40,7 @@ __all__ = [
     "decode_sidecar",
     "dump_sidecar",
     "json_schemas",
+    "read_metadata",
     "read_sidecar",
     "write_schemas",
 ]
@@ -45,6 +50,8 @@ SIDECARS: dict[str, type[Sidecar]] = {
     model.filename: model
     for model in (DataDescription, Subject, Procedures, Rig, Processing, Acquisition)
 }
+#: Every file read as a sidecar: assetlake's, then the foreign ones standing for one of them.
+METADATA_FILES = (*SIDECARS, *ALIASES)
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -59,6 +66,29 @@ def read_sidecar(filename: str, data: bytes | str | dict) -> tuple[Sidecar | Non
     if document is None:
         return None, problems
     return read_tolerant(model, document)
+
+
+def read_metadata(
+    filename: str, data: bytes | str | dict
+) -> tuple[dict | None, Sidecar | None, list[Problem]]:
+    """Read an assetlake, aind-data-schema v1 or v2 file as the assetlake sidecar it stands for
+    (``instrument.json`` as ``rig.json``): the document, the model (None if unreadable) and
+    every problem, reported against ``filename``. Never raises for bad content.
+
+    An aind-data-schema file is judged by its own schema: fields and procedure types assetlake
+    does not model are set aside (the latter with a warning), and a field assetlake needs that
+    the file lacks is a warning."""
+    model = _model(target_file(filename))
+    document, problems = decode_sidecar(filename, data)
+    if document is None:
+        return None, None, problems
+    shape, mapped, set_aside = to_assetlake(filename, document)
+    if shape is Shape.ASSETLAKE:
+        read, found = read_tolerant(model, document)
+    else:
+        read, found = read_tolerant(model, single_inputs(mapped), foreign=True)
+    found = [p if p.file == filename else replace(p, file=filename) for p in found]
+    return document, read, [*set_aside, *found]
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

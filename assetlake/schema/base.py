@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from assetlake.document import read_document
 from assetlake.errors import MetadataError
 from assetlake.problems import Problem, Severity
 
@@ -85,56 +86,63 @@ def dump_sidecar(model: Sidecar) -> str:
 
 
 def decode_sidecar(filename: str, data: bytes | str | dict) -> tuple[dict | None, list[Problem]]:
-    """The JSON object in a sidecar's bytes, or an error Problem saying why there is none."""
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            return None, [
-                Problem(filename, "", f"is not UTF-8 text (byte {error.start}); save it as UTF-8")
-            ]
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as error:
-            return None, [
-                Problem(
-                    filename,
-                    "",
-                    f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); "
-                    "fix the syntax",
-                )
-            ]
-    if not isinstance(data, dict):
-        return None, [
-            Problem(
-                filename,
-                "",
-                f"must hold a JSON object, not {type(data).__name__}; wrap the fields in {{...}}",
-                data if not isinstance(data, list | dict) else None,
-            )
-        ]
-    return data, []
+    """The JSON object in a sidecar's bytes (through the one document reader), or why there is none."""
+    if isinstance(data, dict):
+        return data, []
+    document = read_document(filename, data)
+    if isinstance(document, Problem):
+        return None, [document]
+    return document, []
 
 
 def read_tolerant(
-    model: type[Sidecar], data: dict[str, Any]
+    model: type[Sidecar], data: dict[str, Any], *, foreign: bool = False
 ) -> tuple[Sidecar | None, list[Problem]]:
-    """Read ``data`` as ``model`` the tolerant way: fixable deviations become warnings."""
+    """Read ``data`` as ``model`` the tolerant way: fixable deviations become warnings.
+
+    ``foreign`` data (an aind-data-schema file mapped onto ``model``) follows its own schema and
+    version: its fields that assetlake does not model are dropped silently, its version is not
+    compared with assetlake's, and a field assetlake needs but that schema may leave out is a
+    warning, not an error."""
+    problems: list[Problem] = [] if foreign else _version_problems(model, data)
+    data = _flatten_aind(data)
+    data.pop("describedBy", None)
+    while True:
+        try:
+            return model.model_validate(data, context=TOLERANT), problems
+        except ValidationError as error:
+            fixable = [e for e in error.errors() if e["type"] in _FIXABLE]
+            shown = [e for e in fixable if not (foreign and e["type"] == "extra_forbidden")]
+            problems += _to_problems(model, shown, data, Severity.WARNING)
+            if len(fixable) < error.error_count():
+                rest = [e for e in error.errors() if e["type"] not in _FIXABLE]
+                for e in rest:
+                    excused = foreign and e["type"] == "missing"
+                    severity = Severity.WARNING if excused else Severity.ERROR
+                    problems += _to_problems(model, [e], data, severity)
+                return None, problems
+            for e in fixable:
+                parent, key = _locate(e["loc"], data)[-1]
+                if e["type"] == "extra_forbidden":
+                    del parent[key]
+                else:
+                    parent[key] = _as_utc(parent[key])
+
+
+def _version_problems(model: type[Sidecar], data: dict[str, Any]) -> list[Problem]:
     filename = model.filename
-    problems: list[Problem] = []
     version = data.get("schema_version")
     if version is None:
-        problems.append(
+        return [
             Problem(
                 filename,
                 "schema_version",
                 f"is missing; read as version {model.current_version()}, add it when rewriting",
                 severity=Severity.WARNING,
             )
-        )
-    elif version != model.current_version():
-        problems.append(
+        ]
+    if version != model.current_version():
+        return [
             Problem(
                 filename,
                 "schema_version",
@@ -143,26 +151,8 @@ def read_tolerant(
                 version,
                 Severity.WARNING,
             )
-        )
-    data = _flatten_aind(data)
-    data.pop("describedBy", None)
-    while True:
-        try:
-            return model.model_validate(data, context=TOLERANT), problems
-        except ValidationError as error:
-            fixable = [e for e in error.errors() if e["type"] in _FIXABLE]
-            if len(fixable) < error.error_count():
-                rest = [e for e in error.errors() if e["type"] not in _FIXABLE]
-                problems += _to_problems(model, fixable, data, Severity.WARNING)
-                problems += _to_problems(model, rest, data, Severity.ERROR)
-                return None, problems
-            problems += _to_problems(model, fixable, data, Severity.WARNING)
-            for e in fixable:
-                parent, key = _locate(e["loc"], data)[-1]
-                if e["type"] == "extra_forbidden":
-                    del parent[key]
-                else:
-                    parent[key] = _as_utc(parent[key])
+        ]
+    return []
 
 
 def _as_utc(moment: Any) -> Any:
@@ -197,6 +187,8 @@ def _to_problems(
 
 def _message(model: type[Sidecar], kind: str, msg: str, severity: Severity) -> str:
     if kind == "missing":
+        if severity == Severity.WARNING:
+            return "is not in this file but assetlake's schema needs it; the file is not checked further"
         return "is required; add it"
     if kind == "extra_forbidden":
         what = f"is not a field of {model.filename} (schema {model.current_version()})"

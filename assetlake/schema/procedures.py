@@ -60,6 +60,8 @@ class Injection(_Procedure):
 
 
 SurgicalProcedure = Annotated[Craniotomy | Headframe | Injection, Field(discriminator=TAG)]
+#: The surgical procedure types assetlake models; AIND files may hold others (read, not checked).
+SURGICAL_TYPES = frozenset(m.model_fields[TAG].default for m in (Craniotomy, Headframe, Injection))
 
 
 class Surgery(_Procedure):
@@ -89,6 +91,7 @@ class WaterRestriction(_Procedure):
 
 
 SubjectProcedure = Annotated[Surgery | WaterRestriction, Field(discriminator=TAG)]
+SUBJECT_TYPES = frozenset(m.model_fields[TAG].default for m in (Surgery, WaterRestriction))
 
 
 class Procedures(Sidecar):

@@ -1,0 +1,204 @@
+"""The one reader of metadata documents (sidecars, claims, manifests, ``metadata.nd.json``).
+
+Everything assetlake reads as JSON from a folder or a lake comes through :func:`read_document`,
+which bounds it before anyone else sees it: at most 16 MiB, UTF-8, one JSON object, no duplicate
+keys, no ``NaN``/``Infinity``, nesting at most :data:`MAX_DEPTH` deep, every integer within
+int64. Code downstream (pydantic, SQLite, Parquet, recursion of any kind) can then trust the
+shape. The same limits are what the writer enforces (``assetlake validate`` and ``upload`` read
+sidecars through this reader), so the lake never accepts what the catalogue would refuse.
+:func:`control_characters` is the extra rule of strict (upload-time) validation.
+:func:`detect_shape` says which schema family wrote a sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from enum import StrEnum
+from typing import Any
+
+from assetlake.problems import Problem
+
+#: Metadata files larger than this are not read (a sidecar is kilobytes; this is a broken upload).
+MAX_BYTES = 16 << 20
+#: Deepest nesting of arrays and objects accepted (AIND v2 documents reach about 10).
+MAX_DEPTH = 64
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+#: C0 controls (except tab and newline), DEL and C1 controls: never legitimate in metadata text,
+#: and the raw material of terminal escape sequences. ``\r`` is included: it can forge lines.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class Shape(StrEnum):
+    """Which schema family wrote a sidecar; each is read into the same assetlake fields."""
+
+    ASSETLAKE = "assetlake"
+    AIND_V1 = "aind-v1"
+    AIND_V2 = "aind-v2"
+
+
+class _Refused(ValueError):
+    """Raised by the parser hooks; its message is the problem's message."""
+
+
+def read_document(
+    filename: str, data: bytes | str, *, max_bytes: int = MAX_BYTES
+) -> dict[str, Any] | Problem:
+    """The JSON object in ``data``, bounded and typed, or the one error Problem saying why not."""
+    if len(data) > max_bytes:
+        return too_big(filename, len(data), max_bytes)
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return Problem(
+                filename,
+                "",
+                f"is not UTF-8 text (byte {error.start}); save it as UTF-8",
+            )
+    try:
+        document = json.loads(
+            data,
+            object_pairs_hook=_object,
+            parse_constant=_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
+    except _Refused as error:
+        return Problem(filename, "", str(error))
+    except json.JSONDecodeError as error:
+        return Problem(
+            filename,
+            "",
+            f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); "
+            "fix the syntax",
+        )
+    except RecursionError:
+        return _too_deep(filename)
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        return Problem(filename, "", f"is not readable JSON ({error}); fix the file")
+    if not isinstance(document, dict):
+        return Problem(
+            filename,
+            "",
+            f"must hold a JSON object, not {type(document).__name__}; wrap the fields in {{...}}",
+            document if not isinstance(document, list | dict) else None,
+        )
+    return _too_deep(filename) if _too_deep_at(document) else document
+
+
+def too_big(filename: str, size: int, max_bytes: int = MAX_BYTES) -> Problem:
+    """The problem of a metadata file over the limit (also found from a listing, before a GET)."""
+    return Problem(
+        filename,
+        "",
+        f"{size} bytes is over the {max_bytes}-byte limit for metadata; not read",
+        size,
+    )
+
+
+def control_characters(filename: str, document: Any) -> list[Problem]:
+    """An error for each key or string holding a control character (strict validation only)."""
+    problems = []
+    for path, value in _walk(document):
+        if isinstance(value, str) and CONTROL.search(value):
+            problems.append(
+                Problem(
+                    filename,
+                    path,
+                    "holds a control character (only tab and newline are allowed in text); "
+                    "remove it",
+                    value[:80],
+                )
+            )
+        elif isinstance(value, dict):
+            for key in value:
+                if CONTROL.search(key):
+                    problems.append(
+                        Problem(
+                            filename,
+                            path,
+                            "has a key holding a control character; rename the key",
+                            key[:80],
+                        )
+                    )
+    return problems
+
+
+def detect_shape(sidecar: Any) -> Shape:
+    """AIND v2 writes ``object_type`` and schema 2.x; AIND v1 ``describedBy``; else assetlake.
+
+    assetlake's own files and AIND v1's share schema major 1 and most field names, so only
+    ``describedBy`` (written by every aind-data-schema 1.x model) tells them apart."""
+    if not isinstance(sidecar, dict):
+        return Shape.ASSETLAKE
+    version = sidecar.get("schema_version")
+    major = version.split(".", 1)[0] if isinstance(version, str) else ""
+    if "object_type" in sidecar or (major.isdigit() and int(major) >= 2):
+        return Shape.AIND_V2
+    if "describedBy" in sidecar:
+        return Shape.AIND_V1
+    return Shape.ASSETLAKE
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        key = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise _Refused(f"has the key {key!r} twice in one object; keep one")
+    return document
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"holds {name}, which is not JSON; write null or a finite number")
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _Refused("holds an integer beyond 64 bits; write it as a string")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("holds a number too large for a float; write it as a string")
+    return value
+
+
+def _too_deep_at(document: dict[str, Any]) -> bool:
+    """Whether containers nest beyond MAX_DEPTH; one level at a time, so no recursion."""
+    level: list[Any] = [document]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _too_deep(filename: str) -> Problem:
+    return Problem(
+        filename, "", f"nests arrays or objects more than {MAX_DEPTH} deep; flatten the document"
+    )
+
+
+def _walk(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every (JSON path, value) of a bounded document; iterative so no depth can overflow."""
+    found: list[tuple[str, Any]] = []
+    stack: list[tuple[str, Any]] = [(path, node)]
+    while stack:
+        where, value = stack.pop()
+        found.append((where, value))
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{key}" if where else str(key), v) for key, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+    return found
