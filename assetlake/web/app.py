@@ -74,7 +74,9 @@ def figure(request: Request) -> Response:
     site: Site = request.app.state.site
     try:
         name = api.checked_name(request.path_params["name"])
-        found = site.figure(name, request.path_params["path"])
+        with site.catalogue() as catalogue:
+            known = catalogue.get(name) is not None
+        found = site.figure(name, request.path_params["path"]) if known else None
     except AssetLakeError as error:
         return pages.failure(request, error)
     if found is None:

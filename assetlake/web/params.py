@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assetlake.catalogue import parse_moment
 from assetlake.errors import QueryError
 
 
@@ -83,6 +84,9 @@ def find_keywords(params: Sequence[tuple[str, str]], *, default_limit: int = DEF
     level = keywords.get("level")
     if level is not None and level not in ("raw", "derived"):
         raise QueryError(f"level {level!r} is not known; use raw or derived")
+    for name in ("after", "before"):
+        if name in keywords:
+            parse_moment(keywords[name], what=name)  # the catalogue's check, named as in the URL
     if "invalid" in keywords:
         keywords["invalid"] = _boolean("invalid", keywords["invalid"])
     limit = _limit(keywords.pop("limit", None), default_limit)

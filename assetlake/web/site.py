@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assetlake.errors import AssetLakeError, CatalogueError
+from assetlake.naming import NameKind, parse_name
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Catalogue
@@ -29,6 +30,7 @@ MAX_LISTED = 20_000
 MAX_FIGURES = 24
 MAX_FIGURE_BYTES = 20 << 20
 MAX_CACHED_LISTINGS = 2048
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class Site:
@@ -133,7 +135,7 @@ class Site:
     def figures(self, name: str) -> list[ObjectInfo]:
         """The PNG objects of derived asset ``name`` (paths relative to it), sorted; none when
         the site has no lake or the lake cannot be listed."""
-        if self.lake is None:
+        if self.lake is None or parse_name(name).kind != NameKind.DERIVED:
             return []
         with self._lock:
             listing = self._listings.get(name)
@@ -165,9 +167,9 @@ class Site:
 
     def figure(self, name: str, path: str) -> tuple[ObjectInfo, bytes] | None:
         """A figure's listing entry and bytes, only if ``path`` is one of the asset's figures
-        (so no URL reaches any other object of the lake)."""
+        and holds a PNG (so no URL reaches any other object of the lake)."""
         info = next((f for f in self.figures(name) if f.key == path), None)
         if info is None:
             return None
         data = self.store().get(f"{name}/{path}")
-        return None if data is None else (info, data)
+        return (info, data) if data is not None and data.startswith(PNG_SIGNATURE) else None
