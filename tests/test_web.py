@@ -268,6 +268,26 @@ def test_serve_says_where_it_listens_and_serves(catalogue_file: Path, tmp_path: 
         process.wait(30)
 
 
+def test_serve_indexes_its_lake_on_start(local_lake: str, tmp_path: Path) -> None:
+    folder = make_raw_asset(tmp_path / "staging", subject_id="4242")
+    upload_folder(folder, local_lake, progress=False)
+    env = {**os.environ, "ASSETLAKE_CACHE": str(tmp_path / "cache")}
+    command = [str(Path(sys.executable).parent / "assetlake"), "serve", "--lake", local_lake,
+               "--port", "0", "--refresh", "0"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        url = process.stdout.readline().split(" at ")[1].split()[0]
+        assert process.stdout.readline() == "assetlake serve: catalogue up to date\n"
+        import urllib.request
+
+        with urllib.request.urlopen(url + "api/assets") as response:
+            assert [r["name"] for r in json.load(response)] == [folder.name]
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert list((tmp_path / "cache").glob("*.sqlite")), "the index lives in the user's cache"
+
+
 def test_serve_without_a_catalogue_is_one_line(cli, tmp_path: Path) -> None:
     done = cli("serve")
     assert done.code == 2

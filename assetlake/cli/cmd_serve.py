@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from assetlake.cli.options import catalogue_option, lake_option
+
+if TYPE_CHECKING:
+    from assetlake.web.site import Site
 
 
 @click.command("serve")
@@ -63,4 +68,15 @@ def command(
     where, bound = sock.getsockname()[:2]
     shown = f"[{where}]" if ":" in where else where
     click.echo(f"assetlake serve: {lake or path} at http://{shown}:{bound}/ (Ctrl-C to stop)")
+    if lake:
+        threading.Thread(target=_say_when_ready, args=(site,), daemon=True).start()
     server(create_app(site), sock).run(sockets=[sock])
+
+
+def _say_when_ready(site: Site) -> None:
+    """One line once the first refresh has ended: the catalogue is current, or why it is not."""
+    site.ready.wait()
+    if site.notice:
+        click.echo(f"assetlake serve: {site.notice}", err=True)
+    else:
+        click.echo("assetlake serve: catalogue up to date")
