@@ -103,6 +103,7 @@ def test_search_with_several_filters_then_page_and_sort(page, site: str, web_lak
         ["ecephys"],
         ["raw"],
     )
+    assert set(query) == {"subject", "modality", "level"}  # empty fields stay out of the URL
     assert result_names(page) == [web_lake.raw[0], web_lake.raw[2]]
 
     page.goto(site + "/?subject=123456&limit=2")

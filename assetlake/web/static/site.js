@@ -1,4 +1,4 @@
-// The site's only script: copy buttons. Everything else works without JavaScript.
+// The site's only script: copy buttons and tidy search URLs. Everything works without it.
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button.copy");
   if (!button) return;
@@ -10,4 +10,11 @@ document.addEventListener("click", async (event) => {
     button.textContent = "Select and copy";
   }
   button.dataset.copied = button.textContent;
+});
+
+// A search URL holds only the filters that were filled in, so a shared link reads as the query.
+document.addEventListener("submit", (event) => {
+  for (const field of event.target.querySelectorAll("input, select")) {
+    if (field.name && !field.value) field.disabled = true;
+  }
 });
