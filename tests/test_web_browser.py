@@ -97,7 +97,7 @@ def test_search_with_several_filters_then_page_and_sort(page, site: str, web_lak
     page.select_option("select[name=level]", "raw")
     page.click("form#search button[type=submit]")
     page.wait_for_selector("#results")
-    query = parse_qs(urlsplit(page.url).query)
+    query = parse_qs(urlsplit(page.url).query, keep_blank_values=True)
     assert (query["subject"], query["modality"], query["level"]) == (
         ["123456"],
         ["ecephys"],
