@@ -91,3 +91,29 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+#: Browser tests that passed in this run (collected in the xdist controller too).
+_browser_passed: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "browser" in report.keywords:
+        _browser_passed.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI (``CI=true``) a run in which no browser test passed fails: the website's
+    journeys are part of what CI proves, not an optional extra."""
+    if os.environ.get("CI") != "true" or hasattr(session.config, "workerinput"):
+        return
+    if not _browser_passed and exitstatus == 0:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(
+                "CI=true but no browser test (tests/test_web_browser.py) passed: install "
+                "chromium (./dev test does it as root) and run the whole suite",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

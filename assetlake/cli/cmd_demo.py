@@ -21,7 +21,13 @@ import click
     help="Leave the loopback S3 server and lake up after the "
     "demo and print how to query them; stop with Ctrl-C.",
 )
-def command(lake: str | None, keep: bool) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Afterwards keep the website (assetlake serve) up on the demo lake, on a free port "
+    "of 127.0.0.1; stop with Ctrl-C.",
+)
+def command(lake: str | None, keep: bool, serve: bool) -> None:
     """Upload, derive, index, find, verify and open assets, with no setup and no cloud account.
 
     Starts an S3 endpoint on 127.0.0.1 (a moto server it owns and stops), creates the bucket
@@ -32,6 +38,7 @@ def command(lake: str | None, keep: bool) -> None:
       assetlake demo
       assetlake demo --lake /tmp/demo-lake     # a local folder lake
       assetlake demo --keep                    # then query it from another shell
+      assetlake demo --serve                   # then browse it
     """
     from assetlake.cli import cli
     from assetlake.demo import (
@@ -58,6 +65,9 @@ def command(lake: str | None, keep: bool) -> None:
         click.echo(f"assetlake demo: the life of an asset in {url}{where}")
         with environment({"ASSETLAKE_CACHE": str(work / "cache")}):
             run_demo(url, work, click.echo, run)
+            if serve:
+                click.echo("\nThe lake's website, until Ctrl-C:")
+                run(["serve", "--lake", url, "--port", "0", "--refresh", "0"])
         click.echo(f"\ndone in {time.perf_counter() - started:.1f} s")
         if keep:
             exports = {**LOOPBACK_ENV, "AWS_ENDPOINT_URL": endpoint} if endpoint else {}

@@ -1,0 +1,227 @@
+"""The JSON API under ``/api/``: the search ``assetlake find --format json`` runs, one asset, its
+lineage, and the OpenAPI document that describes them.
+
+A search's body is byte for byte what ``find --format json`` prints for the same filters; the page
+after it is named by the ``Link: <…>; rel="next"`` header (and ``X-Next-Cursor``), so the body
+stays that list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from assetlake import __version__
+from assetlake.errors import AssetLakeError, AssetNotFoundError, CatalogueError, UsageError
+from assetlake.naming import parse_name
+from assetlake.web.params import FILTERS, MAX_LIMIT, Page, encode_cursor, find_keywords, to_params
+from assetlake.web.site import Site
+
+
+def search(site: Site, page: Page) -> tuple[list[Any], bool]:
+    """One page of records and whether more follow (``find`` has no offset: read past it)."""
+    with site.catalogue() as catalogue:
+        found = catalogue.find(**page.keywords, limit=page.offset + page.limit + 1)
+    return found[page.offset : page.offset + page.limit], len(found) > page.offset + page.limit
+
+
+def checked_name(name: str) -> str:
+    """A name from a URL, refused unless the grammar accepts it (no way to other objects)."""
+    parse_name(name)
+    return name
+
+
+def error_status(error: AssetLakeError) -> int:
+    """The HTTP status of a library error: the request's fault, a missing asset, or ours."""
+    if isinstance(error, AssetNotFoundError):
+        return 404
+    if isinstance(error, UsageError | ValueError):
+        return 400
+    if isinstance(error, CatalogueError):
+        return 503
+    return 502
+
+
+def _json_error(error: AssetLakeError) -> JSONResponse:
+    return JSONResponse({"error": str(error)}, status_code=error_status(error))
+
+
+def _site(request: Request) -> Site:
+    return request.app.state.site
+
+
+def assets(request: Request) -> Response:
+    site = _site(request)
+    try:
+        page = find_keywords(list(request.query_params.multi_items()))
+        records, more = search(site, page)
+    except AssetLakeError as error:
+        return _json_error(error)
+    body = json.dumps([record.without_metadata() for record in records], indent=2) + "\n"
+    headers = {}
+    if more:
+        cursor = encode_cursor(page.offset + page.limit)
+        params = to_params(page.keywords, limit=page.limit, cursor=cursor)
+        url = request.url.replace(query=urlencode(params))
+        headers = {"Link": f'<{url}>; rel="next"', "X-Next-Cursor": cursor}
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def asset(request: Request) -> Response:
+    try:
+        name = checked_name(request.path_params["name"])
+        with _site(request).catalogue() as catalogue:
+            record = catalogue.get(name)
+    except AssetLakeError as error:
+        return _json_error(error)
+    if record is None:
+        return _json_error(_missing(name))
+    return JSONResponse(record.to_dict())
+
+
+def lineage(request: Request) -> Response:
+    try:
+        name = checked_name(request.path_params["name"])
+        with _site(request).catalogue() as catalogue:
+            tree = catalogue.lineage(name)
+    except AssetLakeError as error:
+        return _json_error(error)
+    return JSONResponse(tree.to_dict())
+
+
+def _missing(name: str) -> AssetNotFoundError:
+    return AssetNotFoundError(f"asset {name} is not in the catalogue; search with /api/assets")
+
+
+def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API described for clients and generators, built from :data:`FILTERS`."""
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "An asset name, e.g. ecephys_123456_2024-03-01_14-05-09",
+    }
+    error = {
+        "description": "One line saying what is wrong",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    parameters = []
+    for spec in FILTERS:
+        schema: dict[str, Any] = {"type": spec.kind}
+        if spec.name == "limit":
+            schema.update(minimum=1, maximum=MAX_LIMIT, default=100)
+        if spec.repeatable:
+            schema = {"type": "array", "items": schema}
+        parameters.append(
+            {
+                "name": spec.name,
+                "in": "query",
+                "required": False,
+                "description": spec.description,
+                "schema": schema,
+                "style": "form",
+                "explode": True,
+            }
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "assetlake",
+            "version": __version__,
+            "description": "Read-only search of a lake's catalogue of data assets.",
+        },
+        "paths": {
+            "/api/assets": {
+                "get": {
+                    "summary": "Search assets (the result of `assetlake find --format json`)",
+                    "parameters": parameters,
+                    "responses": {
+                        "200": {
+                            "description": "Matching asset summaries; a Link header with rel=next "
+                            "(and X-Next-Cursor) names the next page when there is one",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Asset"},
+                                    }
+                                }
+                            },
+                        },
+                        "400": error,
+                    },
+                }
+            },
+            "/api/assets/{name}": {
+                "get": {
+                    "summary": "One asset with its whole metadata document",
+                    "parameters": [name],
+                    "responses": {
+                        "200": {
+                            "description": "The asset's record",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Asset"}
+                                }
+                            },
+                        },
+                        "400": error,
+                        "404": error,
+                    },
+                }
+            },
+            "/api/assets/{name}/lineage": {
+                "get": {
+                    "summary": "Where the asset comes from and the tree of its root "
+                    "(`assetlake lineage --json`)",
+                    "parameters": [name],
+                    "responses": {
+                        "200": {
+                            "description": "ancestors and tree",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "400": error,
+                        "404": error,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "Asset": {
+                    "type": "object",
+                    "required": ["name", "url", "level", "status"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "url": {"type": "string"},
+                        "level": {"enum": ["raw", "derived"]},
+                        "status": {"type": "string"},
+                    },
+                    "additionalProperties": True,
+                },
+            }
+        },
+    }
+
+
+ROUTES = [
+    Route("/api/assets", assets),
+    Route("/api/assets/{name}/lineage", lineage),
+    Route("/api/assets/{name}", asset),
+    Route("/api/openapi.json", openapi),
+]

@@ -1,0 +1,175 @@
+"""What every route of the site shares: the catalogue file, the lake's store, and the refresh loop.
+
+The catalogue is opened read-only once per request, so a refresh that replaces or extends the file
+is seen by the next request and never blocks a page for long. A refresh that cannot reach the lake
+keeps the last catalogue and sets :attr:`Site.notice`, which every page shows. Figures are the PNG
+objects of derived assets; an asset never changes, so its listing is cached for the site's life.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assetlake.errors import AssetLakeError, CatalogueError
+from assetlake.naming import NameKind, parse_name
+
+if TYPE_CHECKING:
+    from assetlake.catalogue import Catalogue
+    from assetlake.store import ObjectInfo, Store
+
+log = logging.getLogger("assetlake.web")
+
+#: Bounds that keep one hostile or huge asset from slowing the site: objects listed per asset,
+#: figures shown per asset, bytes served per figure, asset listings kept in memory.
+MAX_LISTED = 20_000
+MAX_FIGURES = 24
+MAX_FIGURE_BYTES = 20 << 20
+MAX_CACHED_LISTINGS = 2048
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Site:
+    """The state of one running site; ``lake`` is None when it only reads a catalogue file."""
+
+    def __init__(self, catalogue_path: Path, lake: str | None = None, refresh: float = 0) -> None:
+        self.catalogue_path = catalogue_path
+        self.lake = lake
+        self.refresh_seconds = refresh
+        self.notice: str | None = None
+        self.refreshed_at: datetime | None = None
+        #: Set once the first refresh has ended (well or not): tests and the CLI wait on it.
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._store: Store | None = None
+        self._listings: OrderedDict[str, list[ObjectInfo]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- the catalogue -----------------------------------------------------------------------
+    def catalogue(self) -> Catalogue:
+        """A read-only connection for one request (the caller closes it)."""
+        from assetlake.catalogue import Catalogue
+
+        if not self.catalogue_path.is_file() and self.lake and not self.ready.is_set():
+            raise CatalogueError(
+                f"the catalogue of {self.lake} is still being read; reload in a moment"
+            )
+        return Catalogue(self.catalogue_path, readonly=True)
+
+    def start(self) -> None:
+        """Refresh now and then every ``refresh_seconds`` in a background thread."""
+        if self.lake is None:
+            self.ready.set()
+            return
+        self._thread = threading.Thread(target=self._loop, name="assetlake-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            self.refresh()
+            if self.refresh_seconds <= 0 or self._stop.wait(self.refresh_seconds):
+                return
+
+    def refresh(self) -> None:
+        """Bring the catalogue up to date with the lake; on failure keep it and set the notice."""
+        try:
+            self._refresh()
+        except Exception as error:  # any failure: the site keeps serving what it has
+            log.warning("refreshing the catalogue of %s failed: %s", self.lake, error)
+            as_of = (
+                f"as of {self.refreshed_at:%Y-%m-%d %H:%M} UTC"
+                if self.refreshed_at
+                else "from the last run"
+            )
+            kind = "cannot be reached" if isinstance(error, OSError) else "could not be read"
+            self.notice = (
+                f"The lake {self.lake} {kind} ({type(error).__name__}); "
+                f"showing the catalogue {as_of}."
+            )
+        else:
+            self.notice = None
+            self.refreshed_at = datetime.now(UTC)
+        finally:
+            self.ready.set()
+
+    def _refresh(self) -> None:
+        """Index into our own catalogue, or fetch the published one when we have none of ours."""
+        from assetlake.catalogue import Catalogue
+        from assetlake.catalogue.publish import MANIFEST, ensure_catalogue
+        from assetlake.index import index_lake
+
+        store = self.store()
+        store.check()
+        origin = None
+        if self.catalogue_path.is_file():
+            try:
+                with Catalogue(self.catalogue_path, readonly=True) as catalogue:
+                    origin = catalogue.meta("origin")
+            except CatalogueError:
+                origin = None
+        if origin != "index" and store.head(MANIFEST) is not None:
+            ensure_catalogue(self.lake or "", self.catalogue_path)
+            return
+        with Catalogue(self.catalogue_path) as catalogue:
+            index_lake(store, catalogue)
+
+    # -- the lake ----------------------------------------------------------------------------
+    def store(self) -> Store:
+        from assetlake.store import open_store
+
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.lake)
+            return self._store
+
+    def figures(self, name: str) -> list[ObjectInfo]:
+        """The PNG objects of derived asset ``name`` (paths relative to it), sorted; none when
+        the site has no lake or the lake cannot be listed."""
+        if self.lake is None or parse_name(name).kind != NameKind.DERIVED:
+            return []
+        with self._lock:
+            listing = self._listings.get(name)
+            if listing is not None:
+                self._listings.move_to_end(name)
+                return listing
+        try:
+            listing = self._list_figures(name)
+        except AssetLakeError as error:
+            log.warning("listing %s failed: %s", name, error)
+            return []
+        with self._lock:
+            self._listings[name] = listing
+            while len(self._listings) > MAX_CACHED_LISTINGS:
+                self._listings.popitem(last=False)
+        return listing
+
+    def _list_figures(self, name: str) -> list[ObjectInfo]:
+        from assetlake.store import ObjectInfo
+
+        found = []
+        start = len(name) + 1
+        for count, info in enumerate(self.store().list(name + "/")):
+            if count >= MAX_LISTED:
+                break
+            if info.key.lower().endswith(".png") and info.size <= MAX_FIGURE_BYTES:
+                found.append(ObjectInfo(info.key[start:], info.size, info.etag))
+        return sorted(found, key=lambda info: info.key)[:MAX_FIGURES]
+
+    def figure(self, name: str, path: str) -> tuple[ObjectInfo, bytes] | None:
+        """A figure's listing entry and bytes, only if ``path`` is one of the asset's figures
+        and holds a PNG (so no URL reaches any other object of the lake)."""
+        info = next((f for f in self.figures(name) if f.key == path), None)
+        if info is None:
+            return None
+        data = self.store().get(f"{name}/{path}")
+        return (info, data) if data is not None and data.startswith(PNG_SIGNATURE) else None
