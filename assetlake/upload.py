@@ -165,6 +165,9 @@ def upload_folder(
         _check_stored(store, plan, claimed)
         _put_same(store, f"{plan.name}/{MANIFEST}", manifest, plan)
         _commit(store, plan, sidecars, hashlib.sha256(manifest).hexdigest())
+        # Committed: nothing may still write here, so any unfinished write is a leftover (a
+        # multipart upload whose creation answer was lost, say).
+        cleaned += store.clean_leftovers(f"{plan.name}/")
     result = _result(plan, dry_run=False)
     result.took_over, result.cleaned = took_over, cleaned
     return result

@@ -177,13 +177,21 @@ class S3Store(Store):
         try:
             parts, sha256 = self._upload_parts(key, path, upload_id, part_size, progress)
             with self._errors(key):
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=self._key(key),
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
-                )
+                try:
+                    self.client.complete_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=self._key(key),
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": parts},
+                        IfNoneMatch="*",
+                    )
+                except ClientError as error:
+                    # A retry after a lost answer finds its upload completed: the caller
+                    # compares the stored object with the file, as after any 412.
+                    code = error.response.get("Error", {}).get("Code")
+                    if code != "NoSuchUpload" or self.head(key) is None:
+                        raise
+                    raise ObjectExistsError(f"object {self.url}/{key} already exists") from None
         except BaseException:
             # Aborting frees the unfinished parts; it never touches a committed object.
             with contextlib.suppress(Exception):
