@@ -54,6 +54,7 @@ from assetlake.errors import (
     ConflictError,
     IntegrityError,
     InvalidNameError,
+    LakeError,
     MetadataError,
     ObjectExistsError,
     UsageError,
@@ -414,11 +415,19 @@ def _transfer(store: Store, plan: Plan, workers: int, bar: _Progress) -> dict[st
     """Upload the planned files concurrently and hash the skipped ones; path → SHA-256."""
 
     def send(local: LocalFile) -> str:
+        key = f"{plan.name}/{local.path}"
         try:
-            digest = store.put_file(f"{plan.name}/{local.path}", local.local, progress=bar.bytes)
+            digest = store.put_file(key, local.local, progress=bar.bytes)
         except ObjectExistsError:
             digest = _racer_wrote(store, plan, local)
-        _unchanged(local)
+        except LakeError:
+            _unchanged(local)  # a file changing under a multipart upload fails a part's CRC32
+            raise
+        try:
+            _unchanged(local)
+        except UsageError:
+            store.discard(key)  # so that the same command, once the file is settled, resumes
+            raise
         bar.file()
         return digest
 

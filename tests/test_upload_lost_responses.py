@@ -4,16 +4,18 @@ leaves nothing unfinished behind."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from factories import make_raw_asset
 from faults import FaultProxy, Match, Request, key_endswith
 
-from assetlake.asset import CLAIM, COMMIT, MANIFEST
-from assetlake.store import open_store
+from assetlake.asset import CLAIM, COMMIT, MANIFEST, Manifest
+from assetlake.errors import UsageError
+from assetlake.store import open_store, sha256_file
 from assetlake.store._s3 import MIN_PART
-from assetlake.upload import upload_folder
+from assetlake.upload import committed, upload_folder
 from assetlake.verify import verify_asset
 
 BIG = "raw.bin"  # above the part size: a multipart upload of two parts
@@ -21,8 +23,10 @@ BIG = "raw.bin"  # above the part size: a multipart upload of two parts
 
 def query_has(method: str, word: str) -> Match:
     def match(request: Request) -> bool:
-        return request.method == method and request.path.endswith(f"/{BIG}") and any(
-            item.split("=", 1)[0] == word for item in request.query.split("&")
+        return (
+            request.method == method
+            and request.path.endswith(f"/{BIG}")
+            and any(item.split("=", 1)[0] == word for item in request.query.split("&"))
         )
 
     return match
@@ -82,3 +86,45 @@ def test_reads_survive_faults_too(s3_lake: str, proxy: FaultProxy, tmp_path: Pat
     ]
     assert verify_asset(store, folder.name).ok
     assert [rule.hits for rule in rules] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("write", ["data object", "multipart part"])
+def test_a_file_that_changes_while_uploaded_is_refused_and_resumes(
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path, write: str
+) -> None:
+    """The proxy holds the file's PUT (a whole object, or its first part) while the test appends
+    to the file; the upload refuses it, commits nothing, and once the file is settled the same
+    command commits what the file now holds."""
+    folder = asset_with_a_big_file(tmp_path)
+    path = folder / ("ecephys.zarr/0.0" if write == "data object" else BIG)
+    rule = proxy.add(WRITES[write], "hold")
+    store = open_store(s3_lake, part_size=MIN_PART)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            upload_folder(folder, store, workers=2)
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert rule.arrived.wait(120)
+        with open(path, "ab") as stream:
+            stream.write(b"grown")
+    finally:
+        rule.release.set()
+        thread.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], UsageError), outcome
+    assert str(outcome[0]) == (
+        f"{path}: changed while being uploaded; nothing was committed: let whatever writes it "
+        "finish, then run the upload again"
+    )
+    assert not committed(store, folder.name)
+    assert store.head(f"{folder.name}/{path.relative_to(folder).as_posix()}") is None
+    assert upload_folder(folder, store).took_over is None  # the claim was this process's
+    assert verify_asset(store, folder.name).ok
+    manifest = Manifest.from_bytes(store.get(f"{folder.name}/{MANIFEST}") or b"")
+    entry = next(e for e in manifest.objects if e.path == path.relative_to(folder).as_posix())
+    assert (entry.size, entry.sha256) == (path.stat().st_size, sha256_file(path))

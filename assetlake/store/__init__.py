@@ -82,6 +82,11 @@ class Store(ABC):
         upload's claim); False when it holds anything else or is gone. Atomic on both backends."""
 
     @abstractmethod
+    def discard(self, key: str) -> None:
+        """Delete an object of an uncommitted asset that this upload wrote under its own claim and
+        found wrong (its file changed meanwhile); the only deletion assetlake ever makes."""
+
+    @abstractmethod
     def leftovers(self, prefix: str) -> list[str]:
         """Keys of unfinished writes under ``prefix`` that a killed upload left behind (a local
         lake's temporary files, S3's incomplete multipart uploads): invisible to :meth:`list`."""

@@ -117,6 +117,9 @@ class LocalStore(Store):
         finally:
             aside.unlink(missing_ok=True)
 
+    def discard(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def leftovers(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/"))
         found = []

@@ -296,6 +296,10 @@ class S3Store(Store):
             return self.get(key) == new  # or our own write, whose response was lost
         return True
 
+    def discard(self, key: str) -> None:
+        with self._errors(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
     def _incomplete(self, prefix: str) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix)
