@@ -222,3 +222,35 @@ def test_bad_invocations(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -
     assert absent.code == 1 and "folder does not exist" in one_line(absent.err)
     nofolder = cli("upload", tmp_path / "nope")
     assert nofolder.code == 2 and "nope: not a folder" in one_line(nofolder.err)
+
+
+def test_a_killed_multipart_upload_is_aborted_by_the_resume(
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path, cli
+) -> None:
+    """SIGKILL while a part is on its way leaves an incomplete multipart upload (storage that
+    S3 bills and no listing shows); the upload that takes the name over aborts it."""
+    folder = make_raw_asset(tmp_path)
+    (folder / "raw.bin").write_bytes(b"\x01" * (9 << 20))  # over the 8 MiB part size
+    held = proxy.add(
+        lambda r: r.method == "PUT" and r.path.endswith("/raw.bin") and "partNumber=" in r.query,
+        "hold",
+    )
+    command = [sys.executable, "-c", "from assetlake.cli import main; main()", "upload"]
+    args = [str(folder), "--lake", s3_lake, "--no-progress"]
+    proc = subprocess.Popen([*command, *args], env=dict(os.environ), stderr=subprocess.DEVNULL)
+    try:
+        assert held.arrived.wait(120), "the multipart upload never sent a part"
+        proc.kill()
+        proc.wait()
+    finally:
+        held.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    store = open_store(s3_lake)
+    assert store.leftovers(f"{folder.name}/") == [f"{folder.name}/raw.bin"]
+    result = cli("upload", folder, "--lake", s3_lake)
+    assert result.code == 0, result.err
+    assert "removed 1 unfinished writes left by an interrupted upload" in result.err
+    assert store.leftovers(f"{folder.name}/") == []
+    assert verify_asset(s3_lake, folder.name).ok
