@@ -34,9 +34,6 @@ class Request:
     path: str  # without the query
     query: str
 
-    def is_write(self) -> bool:
-        return self.method in ("PUT", "POST") and "uploads" not in self.query.split("&")
-
 
 Match = Callable[[Request], bool]
 
