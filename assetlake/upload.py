@@ -292,10 +292,8 @@ def _plan(
 
 def _check_source(store: Store, name: str, source: str) -> None:
     """A derived asset's source must be in the lake: committed, or a foreign asset."""
-    foreign = store.head(f"{source}/data_description.json") is not None and (
-        store.head(f"{source}/{CLAIM}") is None
-    )
-    if not (foreign or committed(store, source)):
+    present = [f for f in (COMMIT, CLAIM, "data_description.json") if store.head(f"{source}/{f}")]
+    if classify(present) not in (Layout.COMMITTED, Layout.FOREIGN):
         raise AssetNotFoundError(
             f"source asset {source} of {name} is not committed in {store.url}; upload the source "
             "first, or fix the source in data_description.json"
