@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from assetlake.upload import UploadResult
 
 
-
 class AssetBuilder:
     """An asset being staged locally; build with :meth:`raw` or :meth:`derived`.
 
