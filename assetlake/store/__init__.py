@@ -77,6 +77,25 @@ class Store(ABC):
         """Whether stored object ``info`` holds exactly the bytes of local file ``path``."""
 
     @abstractmethod
+    def swap(self, key: str, old: bytes, new: bytes) -> bool:
+        """Replace ``key`` by ``new`` only if it still holds exactly ``old`` (taking over a dead
+        upload's claim); False when it holds anything else or is gone. Atomic on both backends."""
+
+    @abstractmethod
+    def discard(self, key: str) -> None:
+        """Delete an object of an uncommitted asset that this upload wrote under its own claim and
+        found wrong (its file changed meanwhile); the only deletion assetlake ever makes."""
+
+    @abstractmethod
+    def leftovers(self, prefix: str) -> list[str]:
+        """Keys of unfinished writes under ``prefix`` that a killed upload left behind (a local
+        lake's temporary files, S3's incomplete multipart uploads): invisible to :meth:`list`."""
+
+    @abstractmethod
+    def clean_leftovers(self, prefix: str) -> int:
+        """Remove the unfinished writes under ``prefix`` (a resumed upload's own); how many."""
+
+    @abstractmethod
     def create(self) -> None:
         """Create the lake's bucket or folder (demo and tests; uploads never create lakes)."""
 
