@@ -27,6 +27,7 @@ COMMANDS = (
     "find",
     "show",
     "lineage",
+    "watch",
     "demo",
 )
 

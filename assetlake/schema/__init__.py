@@ -19,6 +19,7 @@ from assetlake.problems import Problem
 from assetlake.schema.acquisition import Acquisition
 from assetlake.schema.base import Sidecar, decode_sidecar, dump_sidecar, read_tolerant
 from assetlake.schema.data_description import DataDescription
+from assetlake.schema.handover import HandOver
 from assetlake.schema.procedures import Procedures
 from assetlake.schema.processing import Processing
 from assetlake.schema.rig import Rig
@@ -28,6 +29,7 @@ __all__ = [
     "SIDECARS",
     "Acquisition",
     "DataDescription",
+    "HandOver",
     "Procedures",
     "Processing",
     "Rig",
@@ -62,11 +64,15 @@ def read_sidecar(filename: str, data: bytes | str | dict) -> tuple[Sidecar | Non
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """The published JSON Schema of each sidecar, keyed by schema file name."""
+    """The published JSON Schema of each sidecar and of the hand-over manifest, by file name."""
     schemas = {}
     for filename, model in SIDECARS.items():
         schema = {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema()}
         schemas[filename.replace(".json", ".schema.json")] = schema
+    schemas["handover.schema.json"] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        **HandOver.model_json_schema(),
+    }
     return schemas
 
 

@@ -1,0 +1,343 @@
+"""The drop-folder agent: turns settled sessions into committed, verified assets, one at a time.
+
+It lists the drop folder on every file-system event (``watchdog``) *and* every ``rescan`` seconds,
+because events are lost on network shares, across restarts and under load: nothing depends on
+having seen one. Each session goes through the one uploader (:func:`assetlake.upload.upload_folder`,
+create-only and resumable), then is checked against the lake's manifest before its source is moved
+to ``done/`` or, with ``delete_source``, deleted. The library never prints: every step is an
+:class:`Event` given to ``on_event``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from assetlake.asset import CLAIM, MANIFEST
+from assetlake.errors import (
+    AssetExistsError,
+    AssetLakeError,
+    HandOverError,
+    LakeError,
+    MetadataError,
+    UsageError,
+)
+from assetlake.store import Store, open_store, sha256_file
+from assetlake.watch.handover import FOLDER, MANIFEST_KINDS, Session, read_manifest, stage
+from assetlake.watch.journal import FINISHED, JOURNAL_NAME, Journal, State
+from assetlake.watch.schedule import Window, due, in_window
+from assetlake.watch.settle import Seen, observe, settled, snapshot
+
+DONE = "done"
+FAILED = "failed"
+STAGING = ".assetlake-staging"
+#: Names in the drop folder the agent never takes: its own folders and files still being written.
+_TEMPORARY = (".tmp", ".part", ".partial", ".crdownload", ".error.txt")
+#: Longest wait between two attempts while the lake is unreachable.
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the agent's log: what happened (``kind``) to which session, and the detail."""
+
+    kind: str
+    source: str
+    name: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class Config:
+    """How an agent runs; the CLI's options, checked once."""
+
+    drop: Path
+    lake: str
+    journal: Path | None = None
+    workers: int = 16
+    window: Window | None = None
+    delete_source: bool = False
+    index: bool = False
+    settle: float = 10.0
+    rescan: float = 10.0
+    read_roots: list[Path] = field(default_factory=list)
+
+
+class Agent:
+    """One drop folder, one lake, one journal."""
+
+    def __init__(self, config: Config, on_event: Callable[[Event], None]) -> None:
+        drop = Path(config.drop)
+        if not drop.is_dir():
+            raise UsageError(
+                f"drop folder {drop}: does not exist or is not a folder; create it or fix the path"
+            )
+        self.config = config
+        self.drop = drop.resolve()
+        self.roots = [Path(r).resolve() for r in config.read_roots] or [self.drop.parent]
+        self.store: Store = open_store(config.lake)
+        self.journal = Journal(config.journal or self.drop / JOURNAL_NAME)
+        self.emit = on_event
+        self._seen: dict[str, Seen] = {}
+        self._announced: set[str] = set()
+        self._failures: list[int] = []
+
+    def close(self) -> None:
+        self.journal.close()
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, *, once: bool = False) -> int:
+        """Serve the drop folder until ``stop`` is set (or, ``once``, one pass); the exit code.
+
+        With ``once`` the code is the worst failure's exit code (2: a rejected manifest or
+        folder, 1: another failure), else 0.
+        """
+        self.reconcile()
+        if once:
+            self.step()
+            return max(self._failures, default=0)
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        wake = threading.Event()
+
+        class Wake(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                wake.set()
+
+        observer = Observer()
+        observer.schedule(Wake(), str(self.drop), recursive=True)
+        observer.start()
+        self.emit(Event("watching", str(self.drop), None, f"lake {self.store.url}"))
+        try:
+            while not stop.is_set():
+                wake.clear()
+                wait = self.step()
+                wake.wait(min(wait, self.config.rescan))
+        finally:
+            observer.stop()
+            observer.join()
+        return 0
+
+    def reconcile(self) -> None:
+        """On start: say what resumes, and close rows whose source left the drop folder."""
+        for entry in self.journal.entries():
+            if entry.state in FINISHED:
+                continue
+            if Path(entry.source).exists():
+                if entry.state == State.UPLOADING:
+                    self.emit(Event("resuming", entry.source, entry.name, "interrupted upload"))
+            else:
+                self.journal.record(
+                    entry.source, entry.kind, State.FAILED, error="source left the drop folder"
+                )
+                self.emit(Event("failed", entry.source, entry.name, "source left the drop folder"))
+
+    def step(self, now: float | None = None) -> float:
+        """One pass over the drop folder; seconds until something may become ready."""
+        now = time.time() if now is None else now
+        wait = self.config.rescan
+        for path in self.candidates():
+            wait = min(wait, self._consider(path, now))
+        return max(wait, 0.05)
+
+    def candidates(self) -> list[Path]:
+        """Entries of the drop folder that may be sessions: folders and manifest files."""
+        found = []
+        for path in sorted(self.drop.iterdir()):
+            name = path.name
+            if name.startswith((".", "~")) or name.endswith(_TEMPORARY):
+                continue
+            folder = path.is_dir() and name not in (DONE, FAILED)
+            if folder or (path.is_file() and path.suffix.lower() in MANIFEST_KINDS):
+                found.append(path)
+        return found
+
+    # -- one session ---------------------------------------------------------------------------
+    def _consider(self, path: Path, now: float) -> float:
+        key = str(path)
+        kind = FOLDER if path.is_dir() else MANIFEST_KINDS[path.suffix.lower()]
+        entry = self.journal.get(key)
+        if entry is not None and entry.next_try > now:
+            return entry.next_try - now
+        try:
+            current = snapshot(path)
+        except FileNotFoundError:
+            self._seen.pop(key, None)
+            return self.config.rescan
+        seen = self._seen.get(key)
+        if key not in self._announced:
+            self._announced.add(key)
+            self.emit(Event("detected", key, None, kind))
+        if not settled(current, seen, now, self.config.settle):
+            if seen is None:
+                self.emit(Event("settling", key, None, "waiting until it stops changing"))
+            self._seen[key] = observe(current, seen, now)
+            return max(self.config.settle - (now - current.newest_change), 0.05)
+        self._seen.pop(key, None)
+        try:
+            session = self._session(path, kind)
+        except HandOverError as error:
+            self._fail(path, kind, None, str(error), error.exit_code)
+            return self.config.rescan
+        return self._deliver(session, now)
+
+    def _session(self, path: Path, kind: str) -> Session:
+        if kind == FOLDER:
+            return Session(path, FOLDER, path.name)
+        session = read_manifest(path, self.roots)
+        self.emit(Event("validated", str(path), session.name, f"names {len(session.files)} files"))
+        for warning in session.warnings:
+            self.emit(Event("warning", str(path), session.name, warning))
+        return session
+
+    def _deliver(self, session: Session, now: float) -> float:
+        key, kind, name = str(session.source), session.kind, session.name
+        entry = self.journal.get(key)
+        moment = datetime.fromtimestamp(now).astimezone()
+        if not (in_window(self.config.window, moment) and due(session.not_before, moment)):
+            if entry is None or entry.state != State.WAITING_FOR_SCHEDULE:
+                self.journal.record(key, kind, State.WAITING_FOR_SCHEDULE, name=name)
+                held = session.not_before or self.config.window
+                self.emit(Event("waiting", key, name, f"for the upload schedule ({held})"))
+            return self.config.rescan
+        attempts = (entry.attempts if entry else 0) + 1
+        self.journal.record(key, kind, State.UPLOADING, name=name, attempts=attempts, error=None)
+        self.emit(Event("uploading", key, name, f"attempt {attempts}"))
+        folder = session.source
+        if kind != FOLDER:
+            folder = stage(session, self.drop / STAGING / name)
+        try:
+            result = self._upload(folder)
+        except LakeError as error:
+            backoff = min(2.0**attempts, MAX_BACKOFF)
+            self.journal.record(key, kind, State.QUEUED, error=str(error), next_try=now + backoff)
+            self.emit(
+                Event("waiting", key, name, f"for the lake ({error}); retry in {backoff:.0f} s")
+            )
+            return backoff
+        except AssetLakeError as error:
+            self._fail(session.source, kind, name, str(error), error.exit_code)
+            return self.config.rescan
+        if result is not None:
+            self.journal.record(key, kind, State.COMMITTED, bytes=result)
+            self.emit(Event("committed", key, name, f"{result} bytes"))
+        self._finish(session, folder, already=result is None)
+        return self.config.rescan
+
+    def _upload(self, folder: Path) -> int | None:
+        """Upload through the one uploader; the bytes committed, or None if already committed."""
+        from assetlake.upload import upload_folder
+
+        try:
+            result = upload_folder(folder, self.store, progress=False, workers=self.config.workers)
+        except AssetExistsError:
+            return None
+        except MetadataError as error:
+            first = next((str(p) for p in error.problems), "")
+            raise MetadataError(f"{error} ({first})" if first else str(error)) from None
+        return result.total_bytes
+
+    def _finish(self, session: Session, folder: Path, *, already: bool) -> None:
+        """Check the committed asset against the local files; then move or delete the source."""
+        key, kind, name = str(session.source), session.kind, session.name
+        problem = self._compare(name, folder)
+        if problem is not None:
+            reason = (
+                f"asset {name} is already committed with different content: {problem}; "
+                "rename the session (a new acquisition time) and drop it again"
+                if already
+                else f"source changed after it was uploaded: {problem}; it was not deleted"
+            )
+            self._fail(session.source, kind, name, reason, 1)
+            return
+        self.journal.record(key, kind, State.VERIFIED, error=None)
+        detail = "already committed, identical" if already else "sizes and SHA-256 match"
+        self.emit(Event("verified", key, name, detail))
+        if self.config.index:
+            self._index(key, name)
+        if self.config.delete_source:
+            if kind == FOLDER:
+                shutil.rmtree(session.source)
+            else:
+                for local in session.files.values():
+                    local.unlink()
+                session.source.unlink()
+            self.journal.record(key, kind, State.SOURCE_DELETED)
+            self.emit(Event("deleted", key, name, "source removed after verification"))
+        else:
+            moved = _move(session.source, self.drop / DONE)
+            self.emit(Event("done", key, name, f"moved to {moved}"))
+        if kind != FOLDER:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _compare(self, name: str, folder: Path) -> str | None:
+        """None when the lake's manifest lists exactly the local files with their sizes and hashes."""
+        data = self.store.get(f"{name}/{MANIFEST}")
+        try:
+            objects = json.loads(data or b"")["objects"]
+            stored = {o["path"]: (o["size"], o["sha256"]) for o in objects if o["path"] != CLAIM}
+        except (ValueError, KeyError, TypeError):
+            return f"its {MANIFEST} is missing or unreadable"
+        local = {}
+        for path, file in _local_files(folder).items():
+            local[path] = (file.stat().st_size, sha256_file(file))
+        for path in sorted(set(stored) | set(local)):
+            if stored.get(path) != local.get(path):
+                return f"{path} differs (lake {stored.get(path)}, local {local.get(path)})"
+        return None
+
+    def _index(self, key: str, name: str) -> None:
+        from assetlake.catalogue import Catalogue, default_catalogue_path
+        from assetlake.index import index_lake
+        from assetlake.publish import MANIFEST as PUBLISHED
+        from assetlake.publish import publish_catalogue
+
+        catalogue = Catalogue(default_catalogue_path(self.store.url))
+        try:
+            stats = index_lake(self.store, catalogue)
+            detail = stats.summary()
+            if self.store.head(PUBLISHED) is not None:
+                detail += "; " + publish_catalogue(catalogue, self.store).summary()
+        except AssetLakeError as error:
+            detail = f"index failed ({error}); run 'assetlake index' by hand"
+        finally:
+            catalogue.close()
+        self.emit(Event("indexed", key, name, detail))
+
+    def _fail(self, source: Path, kind: str, name: str | None, reason: str, code: int) -> None:
+        """A failure that retrying cannot fix: journal it, move the source to failed/ with why."""
+        key = str(source)
+        self.journal.record(key, kind, State.FAILED, name=name, error=reason)
+        self._failures.append(code if code == 2 else 1)
+        where = ""
+        if source.exists():
+            moved = _move(source, self.drop / FAILED)
+            moved.with_name(moved.name + ".error.txt").write_text(reason + "\n", encoding="utf-8")
+            where = f" (moved to {moved})"
+        self.emit(Event("failed", key, name, reason + where))
+
+
+def _local_files(folder: Path) -> dict[str, Path]:
+    """Asset path → local file of an asset folder (a staged one links to the rig's files)."""
+    from assetlake.upload import scan_folder
+
+    return {f.path: f.local for f in scan_folder(folder)}
+
+
+def _move(source: Path, folder: Path) -> Path:
+    """Move ``source`` into ``folder`` under its own name, or a numbered one if that is taken."""
+    folder.mkdir(exist_ok=True)
+    target = folder / source.name
+    number = 1
+    while target.exists() or target.with_name(target.name + ".error.txt").exists():
+        target = folder / f"{source.name}.{number}"
+        number += 1
+    source.rename(target)
+    return target
