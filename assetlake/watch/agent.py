@@ -86,6 +86,8 @@ class Agent:
         self.emit = on_event
         self._seen: dict[str, Seen] = {}
         self._announced: set[str] = set()
+        #: Source → when to try again after the lake was unreachable; a restart tries at once.
+        self._retry_at: dict[str, float] = {}
         self._failures: list[int] = []
 
     def close(self) -> None:
@@ -163,9 +165,8 @@ class Agent:
     def _consider(self, path: Path, now: float) -> float:
         key = str(path)
         kind = FOLDER if path.is_dir() else MANIFEST_KINDS[path.suffix.lower()]
-        entry = self.journal.get(key)
-        if entry is not None and entry.next_try > now:
-            return entry.next_try - now
+        if self._retry_at.get(key, 0.0) > now:
+            return self._retry_at[key] - now
         try:
             current = snapshot(path)
         except FileNotFoundError:
@@ -217,7 +218,8 @@ class Agent:
             result = self._upload(folder)
         except LakeError as error:
             backoff = min(2.0**attempts, MAX_BACKOFF)
-            self.journal.record(key, kind, State.QUEUED, error=str(error), next_try=now + backoff)
+            self._retry_at[key] = now + backoff
+            self.journal.record(key, kind, State.QUEUED, error=str(error))
             self.emit(
                 Event("waiting", key, name, f"for the lake ({error}); retry in {backoff:.0f} s")
             )

@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     attempts INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    next_try REAL NOT NULL DEFAULT 0,
     created TEXT NOT NULL,
     updated TEXT NOT NULL
 )
@@ -57,7 +56,6 @@ class Entry:
     attempts: int
     bytes: int
     error: str | None
-    next_try: float
     created: str
     updated: str
 
@@ -113,7 +111,5 @@ class Journal:
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    source, kind, name, state, attempts, size, error, next_try, created, updated = row
-    return Entry(
-        source, kind, name, State(state), attempts, size, error, next_try, created, updated
-    )
+    source, kind, name, state, attempts, size, error, created, updated = row
+    return Entry(source, kind, name, State(state), attempts, size, error, created, updated)
