@@ -1,8 +1,9 @@
 """The drop-folder agent: turns settled sessions into committed, verified assets, one at a time.
 
-It lists the drop folder on every file-system event (``watchdog``) *and* every ``rescan`` seconds,
-because events are lost on network shares, across restarts and under load: nothing depends on
-having seen one. Each session goes through the one uploader (:func:`assetlake.upload.upload_folder`,
+It lists the drop folder on every file-system event (``watchdog``, on the drop folder itself only:
+a recursive watch of big Zarr trees would use up the system's inotify watches) *and* every
+``rescan`` seconds, and again when an entry that is settling should have settled, because events
+are lost on network shares, across restarts and under load: nothing depends on having seen one. Each session goes through the one uploader (:func:`assetlake.upload.upload_folder`,
 create-only and resumable), then is checked against the lake's manifest before its source is moved
 to ``done/`` or, with ``delete_source``, deleted. The library never prints: every step is an
 :class:`Event` given to ``on_event``.
@@ -114,7 +115,7 @@ class Agent:
                 wake.set()
 
         observer = Observer()
-        observer.schedule(Wake(), str(self.drop), recursive=True)
+        observer.schedule(Wake(), str(self.drop), recursive=False)
         observer.start()
         self.emit(Event("watching", str(self.drop), None, f"lake {self.store.url}"))
         try:

@@ -56,10 +56,8 @@ def read_aind(
     entries = [(_basename(source), source) for source in model.schemas]
     for modality, sources in model.modalities.items():
         entries += [(f"{modality}/{_basename(source)}", source) for source in sources]
-    warnings = [
-        f"{path}: {key}: is not used by assetlake; ignored"
-        for key in sorted(model.model_extra or {})
-    ]
+    unused = sorted(model.model_extra or {})
+    warnings = [f"fields not used by assetlake, ignored: {', '.join(unused)}"] if unused else []
     return model.name, entries, model.schedule_time, warnings
 
 
