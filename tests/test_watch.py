@@ -21,9 +21,16 @@ from watchkit import (
 from assetlake.errors import UsageError
 from assetlake.store import open_store
 from assetlake.watch.agent import Agent, Config, Event
-from assetlake.watch.journal import JOURNAL_NAME, Journal, State
+from assetlake.watch.journal import Journal, State, default_journal
 from assetlake.watch.schedule import Window, due, in_window, parse_window
 from assetlake.watch.settle import Seen, Snapshot, observe, settled
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Journals (under the user's cache by default) in the test's own folder."""
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 @pytest.fixture
@@ -37,7 +44,7 @@ def rig(tmp_path: Path) -> tuple[Path, Path]:
 
 def states(drop: Path) -> dict[str, str]:
     """Asset name → journal state."""
-    with sqlite3.connect(drop / JOURNAL_NAME) as db:
+    with sqlite3.connect(default_journal(drop)) as db:
         return dict(db.execute("SELECT name, state FROM sessions"))
 
 
@@ -174,7 +181,7 @@ def test_journal_survives_restart_and_a_redrop_is_recognised(
     drop, staging = rig
     name = drop_folder(drop, staging)
     assert cli("watch", drop, "--lake", local_lake, "--once", "--settle", "0").code == 0
-    journal = Journal(drop / JOURNAL_NAME)
+    journal = Journal(default_journal(drop))
     try:
         (first,) = journal.entries()
     finally:
@@ -368,3 +375,26 @@ def test_invalid_sidecar_never_reaches_the_lake(
     assert f"asset folder {drop / name} is not valid" in result.out
     assert open_store(local_lake).list_dirs() == []
     assert (drop / "failed" / name).is_dir() and states(drop) == {name: "failed"}
+
+
+def test_transfers_lists_the_journal(cli, local_lake: str, rig: tuple[Path, Path]) -> None:
+    drop, staging = rig
+    name = drop_folder(drop, staging)
+    assert cli("watch", drop, "--lake", local_lake, "--once", "--settle", "0").code == 0
+    result = cli("transfers", "--format", "json")
+    assert result.code == 0, result.err
+    (row,) = json.loads(result.out)
+    assert (row["name"], row["state"], row["attempts"], row["error"]) == (
+        name,
+        "verified",
+        1,
+        None,
+    )
+    assert row["source"] == str((drop / name).resolve())
+    table = cli("transfers", "--state", "verified").out.splitlines()
+    assert table[0].split() == ["state", "name", "attempts", "bytes", "updated", "source", "error"]
+    assert table[1].split()[:3] == ["verified", name, "1"]
+    assert cli("transfers", "--state", "failed").out == "no transfers\n"
+    missing = cli("transfers", "--journal", drop / "nothing.sqlite")
+    assert (missing.code, missing.err.count("\n")) == (2, 1)
+    assert "does not exist" in missing.err

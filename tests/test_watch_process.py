@@ -21,7 +21,7 @@ import pytest
 from watchkit import assert_committed_once, drop_folder
 
 from assetlake.store import open_store
-from assetlake.watch.journal import JOURNAL_NAME
+from assetlake.watch.journal import default_journal
 
 #: Longest a test waits for a line or an object before it fails (never a pause).
 DEADLINE = 120.0
@@ -89,7 +89,7 @@ def start(agents: list[Running], *args: object) -> Running:
 
 
 def state(drop: Path, name: str) -> str:
-    with sqlite3.connect(drop / JOURNAL_NAME) as db:
+    with sqlite3.connect(default_journal(drop)) as db:
         (row,) = db.execute("SELECT state FROM sessions WHERE name = ?", (name,))
     return str(row[0])
 
@@ -100,6 +100,13 @@ def wait_for_object(lake: str, key: str) -> None:
     while store.head(key) is None:
         assert time.monotonic() < end, f"{key} never appeared in {lake}"
         time.sleep(0.01)  # polling the lake for an event, not waiting for a duration
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Journals (under the user's cache by default) in the test's own folder."""
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ COMMANDS = (
     "show",
     "lineage",
     "watch",
+    "transfers",
     "demo",
 )
 

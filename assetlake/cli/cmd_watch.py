@@ -16,7 +16,7 @@ from assetlake.cli.options import lake_option
     "--journal",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="PATH",
-    help="The agent's SQLite journal (default: .assetlake-journal.sqlite in DROP_DIR).",
+    help="The agent's SQLite journal (default: one per DROP_DIR under $ASSETLAKE_CACHE/watch/).",
 )
 @click.option(
     "--workers",

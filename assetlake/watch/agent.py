@@ -31,7 +31,7 @@ from assetlake.errors import (
 )
 from assetlake.store import Store, open_store, sha256_file
 from assetlake.watch.handover import FOLDER, MANIFEST_KINDS, Session, read_manifest, stage
-from assetlake.watch.journal import FINISHED, JOURNAL_NAME, Journal, State
+from assetlake.watch.journal import FINISHED, Journal, State, default_journal
 from assetlake.watch.schedule import Window, due, in_window
 from assetlake.watch.settle import Seen, observe, settled, snapshot
 
@@ -83,7 +83,7 @@ class Agent:
         self.drop = drop.resolve()
         self.roots = [Path(r).resolve() for r in config.read_roots] or [self.drop.parent]
         self.store: Store = open_store(config.lake)
-        self.journal = Journal(config.journal or self.drop / JOURNAL_NAME)
+        self.journal = Journal(config.journal or default_journal(self.drop))
         self.emit = on_event
         self._seen: dict[str, Seen] = {}
         self._announced: set[str] = set()

@@ -7,6 +7,7 @@ one committed transaction, so a kill at any moment leaves the previous state or 
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,6 @@ class State(StrEnum):
 
 #: States after which the agent has nothing more to do for a session.
 FINISHED = frozenset({State.VERIFIED, State.SOURCE_DELETED, State.FAILED})
-JOURNAL_NAME = ".assetlake-journal.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     source TEXT PRIMARY KEY,
@@ -60,19 +60,33 @@ class Entry:
     updated: str
 
 
+def journal_folder() -> Path:
+    """Where default journals live: one per drop folder, under the user's assetlake cache."""
+    from assetlake.catalogue import cache_folder
+
+    return cache_folder() / "watch"
+
+
+def default_journal(drop: Path) -> Path:
+    """The journal of a drop folder, named by its absolute path (so two agents on one share it)."""
+    digest = hashlib.sha1(str(Path(drop).resolve()).encode()).hexdigest()[:16]
+    return journal_folder() / f"{digest}.sqlite"
+
+
 class Journal:
     """The SQLite journal file; every method is one transaction."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=30, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
-        except sqlite3.Error as error:
+        except (OSError, sqlite3.Error) as error:
             raise UsageError(
                 f"journal {self.path}: cannot be opened ({error}); give a writable --journal PATH"
             ) from None
