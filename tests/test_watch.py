@@ -22,6 +22,7 @@ from assetlake.errors import UsageError
 from assetlake.store import open_store
 from assetlake.watch.agent import Agent, Config, Event
 from assetlake.watch.journal import Journal, State, default_journal
+from assetlake.watch.rate import RateLimit
 from assetlake.watch.schedule import Window, due, in_window, parse_window
 from assetlake.watch.settle import Seen, Snapshot, observe, settled
 
@@ -398,3 +399,36 @@ def test_transfers_lists_the_journal(cli, local_lake: str, rig: tuple[Path, Path
     missing = cli("transfers", "--journal", drop / "nothing.sqlite")
     assert (missing.code, missing.err.count("\n")) == (2, 1)
     assert "does not exist" in missing.err
+
+
+def test_rate_limit_spaces_blocks_and_earns_no_credit_while_idle() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limit = RateLimit(100, clock=lambda: clock[0], sleep=sleep)
+    limit.spend(100)
+    limit.spend(100)
+    limit.spend(50)
+    assert slept == [1.0, 1.0]
+    clock[0] = 100.0
+    limit.spend(100)
+    limit.spend(100)
+    assert slept == [1.0, 1.0, 1.0]
+
+
+def test_max_rate_holds_the_upload_to_the_cap(cli, local_lake: str, rig: tuple[Path, Path]) -> None:
+    drop, staging = rig
+    name = drop_folder(drop, staging, big=300_000)
+    (drop / name / "ecephys.zarr" / "big2.bin").write_bytes(bytes(300_000))
+    sizes = [p.stat().st_size for p in (drop / name).rglob("*") if p.is_file()]
+    started = time.monotonic()
+    args = ("watch", drop, "--lake", local_lake, "--once", "--settle", "0", "--max-rate", "1")
+    assert cli(*args).code == 0
+    elapsed = time.monotonic() - started
+    assert_committed_once(local_lake, [name])
+    # A lower bound only (a cap makes an upload slow, never fast); the first file goes at once.
+    assert elapsed >= (sum(sizes) - max(sizes)) / 1e6

@@ -29,6 +29,12 @@ from assetlake.cli.options import lake_option
     "--schedule", metavar="HH:MM-HH:MM", help="Upload only in this daily window (local time)."
 )
 @click.option(
+    "--max-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MB/s",
+    help="Cap upload bandwidth at this many megabytes (10^6 bytes) a second.",
+)
+@click.option(
     "--delete-source",
     is_flag=True,
     help="Delete a session's local files once the lake holds them verified (default: move the "
@@ -66,6 +72,7 @@ def command(
     journal: Path | None,
     workers: int,
     schedule: str | None,
+    max_rate: float | None,
     delete_source: bool,
     index: bool,
     once: bool,
@@ -112,6 +119,7 @@ def command(
         window=window,
         delete_source=delete_source,
         index=index,
+        max_rate=None if max_rate is None else max_rate * 1e6,
         settle=settle,
         rescan=rescan,
         read_roots=list(read_roots),

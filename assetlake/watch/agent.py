@@ -65,6 +65,8 @@ class Config:
     window: Window | None = None
     delete_source: bool = False
     index: bool = False
+    #: Upload cap in bytes a second; None: as fast as the network goes.
+    max_rate: float | None = None
     settle: float = 10.0
     rescan: float = 10.0
     read_roots: list[Path] = field(default_factory=list)
@@ -83,6 +85,10 @@ class Agent:
         self.drop = drop.resolve()
         self.roots = [Path(r).resolve() for r in config.read_roots] or [self.drop.parent]
         self.store: Store = open_store(config.lake)
+        if config.max_rate is not None:
+            from assetlake.watch.rate import RateLimit, throttle
+
+            self.store = throttle(self.store, RateLimit(config.max_rate))
         self.journal = Journal(config.journal or default_journal(self.drop))
         self.emit = on_event
         self._seen: dict[str, Seen] = {}
