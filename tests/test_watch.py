@@ -432,3 +432,78 @@ def test_max_rate_holds_the_upload_to_the_cap(cli, local_lake: str, rig: tuple[P
     assert_committed_once(local_lake, [name])
     # A lower bound only (a cap makes an upload slow, never fast); the first file goes at once.
     assert elapsed >= (sum(sizes) - max(sizes)) / 1e6
+
+
+def test_a_local_fault_is_retried_and_never_stops_the_other_sessions(
+    cli, local_lake: str, rig: tuple[Path, Path], tmp_path: Path
+) -> None:
+    drop, staging = rig
+    referenced = aind_manifest(drop, tmp_path / "data")
+    (drop / ".assetlake-staging").write_text("a file where the agent stages manifests")
+    name = drop_folder(drop, staging)
+    result = cli("watch", drop, "--lake", local_lake, "--once", "--settle", "0")
+    assert result.code == 0, result.out + result.err
+    (line,) = [x for x in result.out.splitlines() if x.split()[1] == "waiting"]
+    assert f"{referenced}.yml {referenced}:" in line and "retry in 2 s" in line
+    assert_committed_once(local_lake, [name])
+    assert states(drop) == {name: "verified", referenced: "queued"}
+    (drop / ".assetlake-staging").unlink()
+    assert cli("watch", drop, "--lake", local_lake, "--once", "--settle", "0").code == 0
+    assert_committed_once(local_lake, [name, referenced])
+
+
+def test_two_agents_on_one_drop_folder_commit_each_session_once(
+    local_lake: str, rig: tuple[Path, Path]
+) -> None:
+    drop, staging = rig
+    names = [drop_folder(drop, staging, minutes=i) for i in range(4)]
+    events: list[Event] = []
+    agents = [Agent(Config(drop, local_lake, settle=0), events.append) for _ in range(2)]
+    agents[1].owner += " second"  # two agents in one test process
+    try:
+        threads = [threading.Thread(target=agent.step) for agent in agents]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for agent in agents:
+            agent.close()
+    assert_committed_once(local_lake, names)
+    assert states(drop) == dict.fromkeys(names, "verified")
+    assert sorted(p.name for p in (drop / "done").iterdir()) == sorted(names)
+    assert not (drop / "failed").exists()
+    assert [e.kind for e in events].count("committed") == 4
+
+
+def test_two_rigs_racing_for_one_name_end_with_one_asset_and_one_failure(
+    s3_lake: str, tmp_path: Path
+) -> None:
+    rigs = []
+    for label in ("a", "b"):
+        drop, staging = tmp_path / label / "drop", tmp_path / label / "staging"
+        drop.mkdir(parents=True)
+        staging.mkdir()
+        name = drop_folder(drop, staging)
+        (drop / name / "ecephys.zarr" / f"rig-{label}.bin").write_bytes(label.encode() * 1000)
+        rigs.append(drop)
+    events: list[Event] = []
+    agents = [Agent(Config(drop, s3_lake, settle=0), events.append) for drop in rigs]
+    try:
+        threads = [threading.Thread(target=agent.step) for agent in agents]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        for agent in agents:
+            agent.close()
+    assert_committed_once(s3_lake, [name])
+    outcomes = sorted(states(drop)[name] for drop in rigs)
+    assert outcomes == ["failed", "verified"]
+    winner = next(drop for drop in rigs if states(drop)[name] == "verified")
+    label = winner.parent.name
+    stored = open_store(s3_lake).get(f"{name}/ecephys.zarr/rig-{label}.bin")
+    assert stored == label.encode() * 1000
+    loser = next(drop for drop in rigs if drop != winner)
+    assert (loser / "failed" / name).is_dir() and (loser / "failed" / f"{name}.error.txt").is_file()

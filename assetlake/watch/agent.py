@@ -15,7 +15,8 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from assetlake.errors import (
 )
 from assetlake.store import Store, open_store, sha256_file
 from assetlake.watch.handover import FOLDER, MANIFEST_KINDS, Session, read_manifest, stage
-from assetlake.watch.journal import FINISHED, Journal, State, default_journal
+from assetlake.watch.journal import FINISHED, Journal, State, default_journal, me
 from assetlake.watch.schedule import Window, due, in_window
 from assetlake.watch.settle import Seen, observe, settled, snapshot
 
@@ -42,6 +43,8 @@ STAGING = ".assetlake-staging"
 _TEMPORARY = (".tmp", ".part", ".partial", ".crdownload", ".error.txt")
 #: Longest wait between two attempts while the lake is unreachable.
 MAX_BACKOFF = 300.0
+#: How long a session stays this agent's without a renewal (renewed every third of it).
+LEASE = 60.0
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,12 @@ class Agent:
             self.store = throttle(self.store, RateLimit(config.max_rate))
         self.journal = Journal(config.journal or default_journal(self.drop))
         self.emit = on_event
+        self.owner = me()
         self._seen: dict[str, Seen] = {}
         self._announced: set[str] = set()
         #: Source → when to try again after the lake was unreachable; a restart tries at once.
         self._retry_at: dict[str, float] = {}
+        self._delay: dict[str, float] = {}
         self._failures: list[int] = []
 
     def close(self) -> None:
@@ -149,12 +154,40 @@ class Agent:
                 self.emit(Event("failed", entry.source, entry.name, "source left the drop folder"))
 
     def step(self, now: float | None = None) -> float:
-        """One pass over the drop folder; seconds until something may become ready."""
+        """One pass over the drop folder; seconds until something may become ready.
+
+        A session that fails with an OS error (a full disk, an unreadable file, a share gone
+        away) is retried with backoff; it never stops the agent serving the others.
+        """
         now = time.time() if now is None else now
         wait = self.config.rescan
-        for path in self.candidates():
-            wait = min(wait, self._consider(path, now))
+        try:
+            entries = self.candidates()
+        except OSError as error:
+            self.emit(Event("waiting", str(self.drop), None, f"cannot list it ({error})"))
+            return wait
+        for path in entries:
+            try:
+                wait = min(wait, self._consider(path, now))
+            except OSError as error:
+                wait = min(wait, self._retry(path, f"{error}", now))
         return max(wait, 0.05)
+
+    def _retry(self, path: Path, reason: str, now: float) -> float:
+        """Journal a passing trouble and try the session again later, twice as late each time."""
+        key = str(path)
+        delay = min(self._delay.get(key, 1.0) * 2, MAX_BACKOFF)
+        self._delay[key] = delay
+        self._retry_at[key] = now + delay
+        kind = FOLDER if path.is_dir() else MANIFEST_KINDS.get(path.suffix.lower(), FOLDER)
+        entry = self.journal.get(key)
+        self.journal.record(key, kind, State.QUEUED, error=reason)
+        self.emit(
+            Event(
+                "waiting", key, entry.name if entry else None, f"{reason}; retry in {delay:.0f} s"
+            )
+        )
+        return delay
 
     def candidates(self) -> list[Path]:
         """Entries of the drop folder that may be sessions: folders and manifest files."""
@@ -189,12 +222,35 @@ class Agent:
             self._seen[key] = observe(current, seen, now)
             return max(self.config.settle - (now - current.newest_change), 0.05)
         self._seen.pop(key, None)
+        if not self.journal.take(key, kind, self.owner, time.time() + LEASE, time.time()):
+            return self.config.rescan  # another agent on this drop folder has it
+        with self._holding(key):
+            if not path.exists():
+                return self.config.rescan  # that agent finished it meanwhile
+            try:
+                session = self._session(path, kind)
+            except HandOverError as error:
+                self._fail(path, kind, None, str(error), error.exit_code)
+                return self.config.rescan
+            return self._deliver(session, now)
+
+    @contextmanager
+    def _holding(self, key: str) -> Iterator[None]:
+        """Keep the session's lease alive while working on it; release it however we leave."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(LEASE / 3):
+                self.journal.renew(key, self.owner, time.time() + LEASE)
+
+        renewer = threading.Thread(target=renew, name="assetlake-lease", daemon=True)
+        renewer.start()
         try:
-            session = self._session(path, kind)
-        except HandOverError as error:
-            self._fail(path, kind, None, str(error), error.exit_code)
-            return self.config.rescan
-        return self._deliver(session, now)
+            yield
+        finally:
+            done.set()
+            renewer.join()
+            self.journal.release(key, self.owner)
 
     def _session(self, path: Path, kind: str) -> Session:
         if kind == FOLDER:
@@ -224,13 +280,7 @@ class Agent:
         try:
             result = self._upload(folder)
         except LakeError as error:
-            backoff = min(2.0**attempts, MAX_BACKOFF)
-            self._retry_at[key] = now + backoff
-            self.journal.record(key, kind, State.QUEUED, error=str(error))
-            self.emit(
-                Event("waiting", key, name, f"for the lake ({error}); retry in {backoff:.0f} s")
-            )
-            return backoff
+            return self._retry(session.source, f"for the lake: {error}", now)
         except AssetLakeError as error:
             self._fail(session.source, kind, name, str(error), error.exit_code)
             return self.config.rescan
@@ -256,6 +306,7 @@ class Agent:
     def _finish(self, session: Session, folder: Path, *, already: bool) -> None:
         """Check the committed asset against the local files; then move or delete the source."""
         key, kind, name = str(session.source), session.kind, session.name
+        self._delay.pop(key, None)
         problem = self._compare(name, folder)
         if problem is not None:
             reason = (

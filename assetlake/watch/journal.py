@@ -8,7 +8,11 @@ one committed transaction, so a kill at any moment leaves the previous state or 
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -40,7 +44,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     bytes INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     created TEXT NOT NULL,
-    updated TEXT NOT NULL
+    updated TEXT NOT NULL,
+    owner TEXT,
+    lease REAL NOT NULL DEFAULT 0
 )
 """
 
@@ -58,6 +64,8 @@ class Entry:
     error: str | None
     created: str
     updated: str
+    owner: str | None = None
+    lease: float = 0.0
 
 
 def journal_folder() -> Path:
@@ -73,8 +81,37 @@ def default_journal(drop: Path) -> Path:
     return journal_folder() / f"{digest}.sqlite"
 
 
+def me() -> str:
+    """This process as a session's owner: ``host pid``."""
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def free(owner: str | None, lease: float, now: float, alive: Callable[[str], bool]) -> bool:
+    """Whether a session another agent owned may be taken: no owner, a lapsed lease, or an
+    owner that is not running any more (``alive`` can only tell for this machine's processes)."""
+    return owner is None or lease <= now or not alive(owner)
+
+
+def alive(owner: str) -> bool:
+    """False only for an owner on this machine whose process has ended (a ``kill -9``)."""
+    host, _, pid = owner.rpartition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class Journal:
-    """The SQLite journal file; every method is one transaction."""
+    """The SQLite journal file; every method is one transaction, safe from any thread.
+
+    Agents sharing a journal (two on one drop folder) take a session with :meth:`take` before
+    working on it and hold it by renewing a lease, so no session is worked on twice at once.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -86,6 +123,7 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
+            self._lock = threading.Lock()
         except (OSError, sqlite3.Error) as error:
             raise UsageError(
                 f"journal {self.path}: cannot be opened ({error}); give a writable --journal PATH"
@@ -95,17 +133,50 @@ class Journal:
         self._db.close()
 
     def get(self, source: str) -> Entry | None:
-        row = self._db.execute("SELECT * FROM sessions WHERE source = ?", (source,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT * FROM sessions WHERE source = ?", (source,)).fetchone()
         return None if row is None else _entry(row)
 
     def entries(self, state: State | None = None) -> list[Entry]:
-        if state is None:
-            rows = self._db.execute("SELECT * FROM sessions ORDER BY created, source")
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM sessions WHERE state = ? ORDER BY created, source", (state,)
-            )
+        query, values = "SELECT * FROM sessions ORDER BY created, source", ()
+        if state is not None:
+            query = "SELECT * FROM sessions WHERE state = ? ORDER BY created, source"
+            values = (str(state),)
+        with self._lock:
+            rows = self._db.execute(query, values).fetchall()
         return [_entry(row) for row in rows]
+
+    def take(self, source: str, kind: str, owner: str, until: float, now: float) -> bool:
+        """Own ``source`` until ``until`` unless another live agent holds it; whether we do."""
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT owner, lease FROM sessions WHERE source = ?", (source,)
+            ).fetchone()
+            if row is not None and row[0] != owner and not free(row[0], row[1], now, alive):
+                return False
+            self._db.execute(
+                "INSERT INTO sessions (source, kind, state, created, updated, owner, lease) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(source) DO UPDATE SET owner = excluded.owner, lease = excluded.lease",
+                (source, kind, str(State.QUEUED), stamp, stamp, owner, until),
+            )
+        return True
+
+    def renew(self, source: str, owner: str, until: float) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE sessions SET lease = ? WHERE source = ? AND owner = ?",
+                (until, source, owner),
+            )
+
+    def release(self, source: str, owner: str) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE sessions SET owner = NULL, lease = 0 WHERE source = ? AND owner = ?",
+                (source, owner),
+            )
 
     def record(self, source: str, kind: str, state: State, **values: Any) -> Entry:
         """Insert or update the row of ``source``: its new state plus any other columns given."""
@@ -114,7 +185,7 @@ class Journal:
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
         updates = ", ".join(f"{column} = excluded.{column}" for column in columns)
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 f"INSERT INTO sessions (source, created, {names}) VALUES (?, ?, {marks}) "
@@ -127,5 +198,7 @@ class Journal:
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    source, kind, name, state, attempts, size, error, created, updated = row
-    return Entry(source, kind, name, State(state), attempts, size, error, created, updated)
+    source, kind, name, state, attempts, size, error, created, updated, owner, lease = row
+    return Entry(
+        source, kind, name, State(state), attempts, size, error, created, updated, owner, lease
+    )
