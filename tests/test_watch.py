@@ -452,6 +452,17 @@ def test_a_local_fault_is_retried_and_never_stops_the_other_sessions(
     assert_committed_once(local_lake, [name, referenced])
 
 
+def run_together(agents: list[Agent]) -> int:
+    """One step of every agent at once, each in its own thread; how many finished without error."""
+    finished: list[float] = []
+    threads = [threading.Thread(target=lambda a=a: finished.append(a.step())) for a in agents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return len(finished)
+
+
 def test_two_agents_on_one_drop_folder_commit_each_session_once(
     local_lake: str, rig: tuple[Path, Path]
 ) -> None:
@@ -461,14 +472,11 @@ def test_two_agents_on_one_drop_folder_commit_each_session_once(
     agents = [Agent(Config(drop, local_lake, settle=0), events.append) for _ in range(2)]
     agents[1].owner += " second"  # two agents in one test process
     try:
-        threads = [threading.Thread(target=agent.step) for agent in agents]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        finished = run_together(agents)
     finally:
         for agent in agents:
             agent.close()
+    assert finished == 2
     assert_committed_once(local_lake, names)
     assert states(drop) == dict.fromkeys(names, "verified")
     assert sorted(p.name for p in (drop / "done").iterdir()) == sorted(names)
@@ -490,14 +498,11 @@ def test_two_rigs_racing_for_one_name_end_with_one_asset_and_one_failure(
     events: list[Event] = []
     agents = [Agent(Config(drop, s3_lake, settle=0), events.append) for drop in rigs]
     try:
-        threads = [threading.Thread(target=agent.step) for agent in agents]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
+        finished = run_together(agents)
     finally:
         for agent in agents:
             agent.close()
+    assert finished == 2
     assert_committed_once(s3_lake, [name])
     outcomes = sorted(states(drop)[name] for drop in rigs)
     assert outcomes == ["failed", "verified"]

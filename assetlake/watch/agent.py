@@ -166,20 +166,19 @@ class Agent:
         except OSError as error:
             self.emit(Event("waiting", str(self.drop), None, f"cannot list it ({error})"))
             return wait
-        for path in entries:
+        for path, kind in entries:
             try:
-                wait = min(wait, self._consider(path, now))
+                wait = min(wait, self._consider(path, kind, now))
             except OSError as error:
-                wait = min(wait, self._retry(path, f"{error}", now))
+                wait = min(wait, self._retry(path, kind, f"{error}", now))
         return max(wait, 0.05)
 
-    def _retry(self, path: Path, reason: str, now: float) -> float:
+    def _retry(self, path: Path, kind: str, reason: str, now: float) -> float:
         """Journal a passing trouble and try the session again later, twice as late each time."""
         key = str(path)
         delay = min(self._delay.get(key, 1.0) * 2, MAX_BACKOFF)
         self._delay[key] = delay
         self._retry_at[key] = now + delay
-        kind = FOLDER if path.is_dir() else MANIFEST_KINDS.get(path.suffix.lower(), FOLDER)
         entry = self.journal.get(key)
         self.journal.record(key, kind, State.QUEUED, error=reason)
         self.emit(
@@ -189,22 +188,22 @@ class Agent:
         )
         return delay
 
-    def candidates(self) -> list[Path]:
-        """Entries of the drop folder that may be sessions: folders and manifest files."""
+    def candidates(self) -> list[tuple[Path, str]]:
+        """Entries of the drop folder that may be sessions, with their kind (folder or manifest)."""
         found = []
         for path in sorted(self.drop.iterdir()):
             name = path.name
             if name.startswith((".", "~")) or name.endswith(_TEMPORARY):
                 continue
-            folder = path.is_dir() and name not in (DONE, FAILED)
-            if folder or (path.is_file() and path.suffix.lower() in MANIFEST_KINDS):
-                found.append(path)
+            if path.is_dir() and name not in (DONE, FAILED):
+                found.append((path, FOLDER))
+            elif path.is_file() and path.suffix.lower() in MANIFEST_KINDS:
+                found.append((path, MANIFEST_KINDS[path.suffix.lower()]))
         return found
 
     # -- one session ---------------------------------------------------------------------------
-    def _consider(self, path: Path, now: float) -> float:
+    def _consider(self, path: Path, kind: str, now: float) -> float:
         key = str(path)
-        kind = FOLDER if path.is_dir() else MANIFEST_KINDS[path.suffix.lower()]
         if self._retry_at.get(key, 0.0) > now:
             return self._retry_at[key] - now
         try:
@@ -280,7 +279,7 @@ class Agent:
         try:
             result = self._upload(folder)
         except LakeError as error:
-            return self._retry(session.source, f"for the lake: {error}", now)
+            return self._retry(session.source, kind, f"for the lake: {error}", now)
         except AssetLakeError as error:
             self._fail(session.source, kind, name, str(error), error.exit_code)
             return self.config.rescan
