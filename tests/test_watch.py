@@ -512,3 +512,35 @@ def test_two_rigs_racing_for_one_name_end_with_one_asset_and_one_failure(
     assert stored == label.encode() * 1000
     loser = next(drop for drop in rigs if drop != winner)
     assert (loser / "failed" / name).is_dir() and (loser / "failed" / f"{name}.error.txt").is_file()
+
+
+def test_check_reports_each_problem_and_exits_1(cli, s3_lake: str, rig: tuple[Path, Path]) -> None:
+    drop, _ = rig
+    ready = cli("watch", drop, "--lake", s3_lake, "--check")
+    assert (ready.code, ready.err) == (0, "")
+    assert ready.out == f"ready: {drop.resolve()} -> {s3_lake}\n"
+    result = cli(
+        "watch", drop, "--lake", s3_lake + "-gone", "--check", "--read-root", drop / "nowhere"
+    )
+    assert result.code == 1
+    lines = result.err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("assetlake watch: ") for line in lines)
+    assert f"read root {drop / 'nowhere'}: is not a folder" in lines[0]
+    assert s3_lake + "-gone" in lines[1]
+    assert open_store(s3_lake).list_dirs() == []
+
+
+def test_index_makes_the_session_findable_on_another_machine(
+    cli, s3_lake: str, rig: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop, staging = rig
+    assert cli("index", "--lake", s3_lake, "--publish").code == 0
+    name = drop_folder(drop, staging)
+    result = cli("watch", drop, "--lake", s3_lake, "--once", "--settle", "0", "--index")
+    assert result.code == 0, result.out + result.err
+    (line,) = [x for x in result.out.splitlines() if x.split()[1] == "indexed"]
+    assert "indexed 1 new" in line and "published 1 assets" in line
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "another-machine"))
+    found = cli("find", "--lake", s3_lake, "--subject", "123456")
+    assert found.code == 0, found.err
+    assert name in found.out

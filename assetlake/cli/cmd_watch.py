@@ -43,6 +43,12 @@ from assetlake.cli.options import lake_option
 @click.option("--index", is_flag=True, help="Update (and publish) the catalogue after each commit.")
 @click.option("--once", is_flag=True, help="Process what is settled now, then exit (cron, tests).")
 @click.option(
+    "--check",
+    is_flag=True,
+    help="Only check the set-up (drop folder writable, lake reachable with these credentials); "
+    "exit 0, or 1 with one line per problem.",
+)
+@click.option(
     "--settle",
     type=click.FloatRange(0),
     default=10.0,
@@ -76,6 +82,7 @@ def command(
     delete_source: bool,
     index: bool,
     once: bool,
+    check: bool,
     settle: float,
     rescan: float,
     read_roots: tuple[Path, ...],
@@ -125,6 +132,16 @@ def command(
         read_roots=list(read_roots),
     )
     agent = Agent(config, log)
+    if check:
+        try:
+            problems = agent.check()
+        finally:
+            agent.close()
+        for problem in problems:
+            click.echo(f"assetlake watch: {problem}", err=True)
+        if not problems:
+            click.echo(f"ready: {agent.drop} -> {agent.store.url}")
+        raise SystemExit(1 if problems else 0)
     stop = threading.Event()
 
     def terminate(signum: int, frame: object) -> None:

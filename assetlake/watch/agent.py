@@ -105,6 +105,29 @@ class Agent:
     def close(self) -> None:
         self.journal.close()
 
+    def check(self) -> list[str]:
+        """Problems that would stop the agent from serving, one line each (empty: ready)."""
+        problems = []
+        probe = self.drop / f".assetlake-check-{self.owner.replace(' ', '-')}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            problems.append(
+                f"drop folder {self.drop}: is not writable ({error.strerror}); the agent moves "
+                "sessions to done/ and failed/ there: fix its permissions"
+            )
+        problems += [
+            f"read root {root}: is not a folder; fix --read-root"
+            for root in self.roots
+            if not root.is_dir()
+        ]
+        try:
+            self.store.check()
+        except AssetLakeError as error:
+            problems.append(str(error))
+        return problems
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, once: bool = False) -> int:
         """Serve the drop folder until ``stop`` is set (or, ``once``, one pass); the exit code.
