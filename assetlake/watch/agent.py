@@ -39,6 +39,8 @@ from assetlake.watch.settle import Seen, observe, settled, snapshot
 DONE = "done"
 FAILED = "failed"
 STAGING = ".assetlake-staging"
+#: Verified sources on their way out with --delete-source (emptied again on start).
+DELETING = ".assetlake-deleting"
 #: Names in the drop folder the agent never takes: its own folders and files still being written.
 _TEMPORARY = (".tmp", ".part", ".partial", ".crdownload", ".error.txt")
 #: Longest wait between two attempts while the lake is unreachable.
@@ -164,6 +166,7 @@ class Agent:
 
     def reconcile(self) -> None:
         """On start: say what resumes, and close rows whose source left the drop folder."""
+        self._empty_bin()
         for entry in self.journal.entries():
             if entry.state in FINISHED:
                 continue
@@ -345,19 +348,27 @@ class Agent:
         if self.config.index:
             self._index(key, name)
         if self.config.delete_source:
-            if kind == FOLDER:
-                shutil.rmtree(session.source)
-            else:
-                for local in session.files.values():
-                    local.unlink()
-                session.source.unlink()
+            # Out of the drop folder in one rename first, so a kill half-way through the
+            # deletion never leaves a half-deleted session to be taken again.
+            doomed = _move(session.source, self.drop / DELETING)
             self.journal.record(key, kind, State.SOURCE_DELETED)
-            self.emit(Event("deleted", key, name, "source removed after verification"))
+            for local in session.files.values():
+                local.unlink(missing_ok=True)
+            self._empty_bin()
+            self.emit(Event("deleted", key, name, f"source removed after verification ({doomed})"))
         else:
             moved = _move(session.source, self.drop / DONE)
             self.emit(Event("done", key, name, f"moved to {moved}"))
         if kind != FOLDER:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _empty_bin(self) -> None:
+        """Delete what a verified --delete-source session left in the deleting folder."""
+        for path in sorted((self.drop / DELETING).glob("*")):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def _compare(self, name: str, folder: Path) -> str | None:
         """None when the lake's manifest lists exactly the local files with their sizes and hashes."""
