@@ -162,3 +162,42 @@ def test_sigterm_stops_cleanly_and_the_upload_resumes_on_the_next_start(
     assert again.finish() == 0, again.log
     assert_committed_once(s3_lake, [name])
     assert state(drop, name) == "verified"
+
+
+def test_kill_loop_loses_and_duplicates_nothing(
+    agents: list[Running], s3_lake: str, rig: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """20 ``kill -9`` at random points of the agent's work, new sessions arriving meanwhile."""
+    import random
+
+    from watchkit import aind_manifest
+
+    drop, staging = rig
+    chance = random.Random(17)
+    names: list[str] = []
+    args = (drop, "--lake", s3_lake, "--settle", "0")
+    for kill in range(20):
+        pending = [n for n in names if not (drop / "done" / n).exists()]
+        pending = [n for n in pending if not (drop / "done" / f"{n}.yml").exists()]
+        while len(pending) < 2:
+            minutes = len(names) * 2
+            if len(names) % 3 == 2:
+                name = aind_manifest(drop, tmp_path / "data", minutes=minutes)
+            else:
+                name = drop_folder(drop, staging, minutes=minutes, big=2 << 20)
+            names.append(name)
+            pending.append(name)
+        agent = start(agents, *args)
+        agent.wait_for("watching")
+        for _ in range(chance.randrange(0, 7)):  # a random point among the events that follow
+            agent.wait_for("")
+        agent.process.send_signal(signal.SIGKILL)
+        assert agent.finish() == -signal.SIGKILL, f"kill {kill}"
+    last = start(agents, *args, "--once")
+    assert last.finish() == 0, last.log
+    assert_committed_once(s3_lake, names)
+    for name in names:
+        assert state(drop, name) == "verified"
+    finished = sorted(p.name.removesuffix(".yml") for p in (drop / "done").iterdir())
+    assert finished == sorted(names)
+    assert not (drop / "failed").exists()
