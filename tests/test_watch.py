@@ -444,7 +444,7 @@ def test_a_local_fault_is_retried_and_never_stops_the_other_sessions(
     result = cli("watch", drop, "--lake", local_lake, "--once", "--settle", "0")
     assert result.code == 0, result.out + result.err
     (line,) = [x for x in result.out.splitlines() if x.split()[1] == "waiting"]
-    assert f"{referenced}.yml {referenced}:" in line and "retry in 2 s" in line
+    assert f"{referenced}.yml -> {referenced}:" in line and "retry in 2 s" in line
     assert_committed_once(local_lake, [name])
     assert states(drop) == {name: "verified", referenced: "queued"}
     (drop / ".assetlake-staging").unlink()

@@ -115,8 +115,10 @@ def command(
 
     def log(event: Event) -> None:
         moment = datetime.now().astimezone().isoformat(timespec="seconds")
-        name = f" {event.name}" if event.name else ""
-        click.echo(f"{moment} {event.kind:<9} {Path(event.source).name}{name}: {event.detail}")
+        label = Path(event.source).name
+        if event.name and event.name != label:
+            label += f" -> {event.name}"
+        click.echo(f"{moment} {event.kind:<9} {label}: {event.detail}")
 
     config = Config(
         drop=drop_dir,
@@ -141,7 +143,7 @@ def command(
             click.echo(f"assetlake watch: {problem}", err=True)
         if not problems:
             click.echo(f"ready: {agent.drop} -> {agent.store.url}")
-        raise SystemExit(1 if problems else 0)
+        click.get_current_context().exit(1 if problems else 0)
     stop = threading.Event()
 
     def terminate(signum: int, frame: object) -> None:
@@ -157,4 +159,4 @@ def command(
     finally:
         signal.signal(signal.SIGTERM, previous)
         agent.close()
-    raise SystemExit(code)
+    click.get_current_context().exit(code)
