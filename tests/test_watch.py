@@ -544,3 +544,51 @@ def test_index_makes_the_session_findable_on_another_machine(
     found = cli("find", "--lake", s3_lake, "--subject", "123456")
     assert found.code == 0, found.err
     assert name in found.out
+
+
+def test_a_source_changed_after_upload_is_never_deleted(
+    local_lake: str, rig: tuple[Path, Path]
+) -> None:
+    drop, staging = rig
+    name = drop_folder(drop, staging)
+    chunk = drop / name / "ecephys.zarr" / "0.0"
+    events: list[Event] = []
+
+    def rig_writes_again(event: Event) -> None:  # right after the commit, before verification
+        events.append(event)
+        if event.kind == "committed":
+            chunk.write_bytes(b"rewritten by the rig")
+
+    agent = Agent(Config(drop, local_lake, settle=0, delete_source=True), rig_writes_again)
+    try:
+        agent.step()
+    finally:
+        agent.close()
+    (failure,) = [e for e in events if e.kind == "failed"]
+    assert "source changed after it was uploaded: ecephys.zarr/0.0 differs" in failure.detail
+    assert "it was not deleted" in failure.detail
+    assert (drop / "failed" / name / "ecephys.zarr" / "0.0").read_bytes() == b"rewritten by the rig"
+    assert states(drop) == {name: "failed"}
+    assert_committed_once(local_lake, [name])  # the lake holds what was uploaded, intact
+
+
+def test_lake_gone_and_back(local_lake: str, rig: tuple[Path, Path]) -> None:
+    drop, staging = rig
+    events: list[Event] = []
+    agent = Agent(Config(drop, local_lake, settle=0), events.append)
+    lake, away = Path(local_lake), Path(local_lake + "-away")
+    try:
+        name = drop_folder(drop, staging)
+        lake.rename(away)  # the share drops out
+        agent.step(time.time())
+        assert [e.kind for e in events][-1] == "waiting"
+        assert "for the lake" in events[-1].detail and "retry in 2 s" in events[-1].detail
+        assert states(drop) == {name: "queued"}
+        away.rename(lake)  # and comes back
+        agent.step(time.time() + 1)  # before the retry is due: nothing
+        assert open_store(local_lake).list_dirs() == []
+        agent.step(time.time() + 3)
+    finally:
+        agent.close()
+    assert_committed_once(local_lake, [name])
+    assert states(drop) == {name: "verified"}
