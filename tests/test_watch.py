@@ -592,3 +592,18 @@ def test_lake_gone_and_back(local_lake: str, rig: tuple[Path, Path]) -> None:
         agent.close()
     assert_committed_once(local_lake, [name])
     assert states(drop) == {name: "verified"}
+
+
+def test_uploads_report_progress(lake: str, rig: tuple[Path, Path]) -> None:
+    drop, staging = rig
+    name = drop_folder(drop, staging, big=1 << 20)
+    total = sum(p.stat().st_size for p in (drop / name).rglob("*") if p.is_file())
+    events: list[Event] = []
+    agent = Agent(Config(drop, lake, settle=0, progress_every=0), events.append)
+    try:
+        agent.step()
+    finally:
+        agent.close()
+    lines = [e.detail for e in events if e.kind == "progress" and e.name == name]
+    assert len(lines) > 1
+    assert lines[-1] == f"{total} of {total} bytes sent (100%)"

@@ -74,6 +74,8 @@ class Config:
     max_rate: float | None = None
     settle: float = 10.0
     rescan: float = 10.0
+    #: Seconds between two progress lines of one upload.
+    progress_every: float = 10.0
     read_roots: list[Path] = field(default_factory=list)
 
 
@@ -89,11 +91,11 @@ class Agent:
         self.config = config
         self.drop = drop.resolve()
         self.roots = [Path(r).resolve() for r in config.read_roots] or [self.drop.parent]
-        self.store: Store = open_store(config.lake)
-        if config.max_rate is not None:
-            from assetlake.watch.rate import RateLimit, throttle
+        from assetlake.watch.rate import RateLimit, metered
 
-            self.store = throttle(self.store, RateLimit(config.max_rate))
+        self._limit = None if config.max_rate is None else RateLimit(config.max_rate)
+        self._progress = _Progress()
+        self.store: Store = metered(open_store(config.lake), self._sent)
         self.journal = Journal(config.journal or default_journal(self.drop))
         self.emit = on_event
         self.owner = me()
@@ -106,6 +108,14 @@ class Agent:
 
     def close(self) -> None:
         self.journal.close()
+
+    def _sent(self, count: int) -> None:
+        """Called from the upload threads with each block the store sent."""
+        if self._limit is not None:
+            self._limit.spend(count)
+        line = self._progress.add(count, time.monotonic(), self.config.progress_every)
+        if line is not None:
+            self.emit(line)
 
     def check(self) -> list[str]:
         """Problems that would stop the agent from serving, one line each (empty: ready)."""
@@ -303,7 +313,7 @@ class Agent:
         if kind != FOLDER:
             folder = stage(session, self.drop / STAGING / name)
         try:
-            result = self._upload(folder)
+            result = self._upload(session, folder)
         except LakeError as error:
             return self._retry(session.source, kind, f"for the lake: {error}", now)
         except AssetLakeError as error:
@@ -315,10 +325,12 @@ class Agent:
         self._finish(session, folder, already=result is None)
         return self.config.rescan
 
-    def _upload(self, folder: Path) -> int | None:
+    def _upload(self, session: Session, folder: Path) -> int | None:
         """Upload through the one uploader; the bytes committed, or None if already committed."""
         from assetlake.upload import upload_folder
 
+        total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        self._progress.start(str(session.source), session.name, total, time.monotonic())
         try:
             result = upload_folder(folder, self.store, progress=False, workers=self.config.workers)
         except AssetExistsError:
@@ -415,6 +427,29 @@ class Agent:
             moved.with_name(moved.name + ".error.txt").write_text(reason + "\n", encoding="utf-8")
             where = f" (moved to {moved})"
         self.emit(Event("failed", key, name, reason + where))
+
+
+class _Progress:
+    """Bytes sent for the session being uploaded, as an occasional ``progress`` event."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.start("", None, 0, 0.0)
+
+    def start(self, source: str, name: str | None, total: int, now: float) -> None:
+        with self._lock:
+            self._source, self._name, self._total = source, name, total
+            self._sent, self._last = 0, now
+
+    def add(self, count: int, now: float, every: float) -> Event | None:
+        with self._lock:
+            self._sent += count
+            if now - self._last < every:
+                return None
+            self._last = now
+            share = 100 * self._sent / self._total if self._total else 100.0
+            detail = f"{self._sent} of {self._total} bytes sent ({share:.0f}%)"
+            return Event("progress", self._source, self._name, detail)
 
 
 def _local_files(folder: Path) -> dict[str, Path]:

@@ -1,8 +1,9 @@
-"""``--max-rate``: one byte budget shared by every upload thread of the agent.
+"""Bytes on their way to the lake: ``--max-rate``'s budget, and the agent's progress lines.
 
-The store reports each block it sent to the uploader's progress callback; the agent's callback
-waits there until the block's share of the budget has passed. Idle time earns no credit, so a
-rig never bursts past the cap after a quiet hour.
+The store reports each block it sent to the uploader's progress callback; :func:`metered` hands
+those counts to the agent too, which waits there until the block's share of the budget has passed
+and, now and then, reports progress. Idle time earns no credit, so a rig never bursts past the cap
+after a quiet hour.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ class RateLimit:
             self._sleep(delay)
 
 
-def throttle(store: Store, limit: RateLimit) -> Store:
-    """The same store, whose file uploads spend ``limit`` (the uploader stays the only writer)."""
+def metered(store: Store, on_bytes: ProgressCallback) -> Store:
+    """The same store, whose file uploads also report to ``on_bytes`` (the uploader stays the
+    only writer, and keeps its own progress callback)."""
     send = store.put_file
 
     def put_file(key: str, path: object, *, progress: ProgressCallback | None = None) -> str:
         def sent(count: int) -> None:
-            limit.spend(count)
+            on_bytes(count)
             if progress is not None:
                 progress(count)
 
