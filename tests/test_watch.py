@@ -321,22 +321,29 @@ def test_bad_schedule_is_one_line_and_exit_2(cli, local_lake: str, rig: tuple[Pa
     ]
 
 
+NAME = "ecephys_123456_2024-03-01_14-05-09"
+
+
 @pytest.mark.parametrize(
     ("document", "reason"),
     [
         ("{not json", "is not JSON"),
-        (json.dumps({"name": "x", "files": {}}), "files: Dictionary should have at least 1 item"),
+        (json.dumps({"name": NAME, "files": {}}), "files: Dictionary should have at least 1 item"),
         (
-            json.dumps({"name": "x", "files": {"a.bin": "/etc/hostname"}}),
+            json.dumps({"name": NAME, "files": {"a.bin": "/etc/hostname"}}),
             "/etc/hostname: is outside the folders the agent may read",
         ),
         (
-            json.dumps({"name": "x", "files": {"../a.bin": "/x"}}),
+            json.dumps({"name": NAME, "files": {"../a.bin": "/x"}}),
             "'../a.bin': is not a path inside the asset",
         ),
-        (json.dumps({"name": "x", "files": {"a.bin": "DATA/../x"}}), "contains '..'"),
-        (json.dumps({"name": "x", "files": {"a.bin": "DATA/nothing.bin"}}), "does not exist"),
-        (json.dumps({"name": "x", "files": {"a": "DATA/a"}, "extra": 1}), "extra: Extra inputs"),
+        (json.dumps({"name": NAME, "files": {"a.bin": "DATA/../x"}}), "contains '..'"),
+        (json.dumps({"name": NAME, "files": {"a.bin": "DATA/nothing.bin"}}), "does not exist"),
+        (json.dumps({"name": NAME, "files": {"a": "DATA/a"}, "extra": 1}), "extra: Extra inputs"),
+        (
+            json.dumps({"name": "../../etc", "files": {"a": "DATA/a"}}),
+            "name: asset name '../../etc' contains '/'",
+        ),
     ],
 )
 def test_bad_manifest_goes_to_failed_with_its_reason(

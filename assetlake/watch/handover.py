@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from assetlake.errors import HandOverError
+from assetlake.errors import HandOverError, InvalidNameError
+from assetlake.naming import parse_name
 
 #: Largest manifest read; a rig's manifest is a few kB.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -48,6 +49,10 @@ def read_manifest(path: Path, roots: list[Path]) -> Session:
         name, entries, not_before, warnings = read_aind(path, data)
     else:
         name, entries, not_before, warnings = _read_assetlake(path, data)
+    try:
+        parse_name(name)
+    except InvalidNameError as error:
+        raise HandOverError(f"{path}: name: {error}; fix the manifest and drop it again") from None
     session = Session(path, kind, name, not_before=not_before, warnings=warnings)
     for target, source in entries:
         for key, local in _expand(path, target, source, roots):
