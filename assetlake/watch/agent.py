@@ -192,8 +192,8 @@ class Agent:
     def step(self, now: float | None = None) -> float:
         """One pass over the drop folder; seconds until something may become ready.
 
-        A session that fails with an OS error (a full disk, an unreadable file, a share gone
-        away) is retried with backoff; it never stops the agent serving the others.
+        A session that fails with an OS error (a full disk, a share gone away) is retried with
+        backoff, one that fails otherwise is failed; neither stops the agent serving the others.
         """
         now = time.time() if now is None else now
         wait = self.config.rescan
@@ -207,6 +207,9 @@ class Agent:
                 wait = min(wait, self._consider(path, kind, now))
             except OSError as error:
                 wait = min(wait, self._retry(path, kind, f"{error}", now))
+            except AssetLakeError as error:  # e.g. a file became unreadable while verifying
+                entry = self.journal.get(str(path))
+                self._fail(path, kind, entry.name if entry else None, str(error), error.exit_code)
         return max(wait, 0.05)
 
     def _retry(self, path: Path, kind: str, reason: str, now: float) -> float:
