@@ -190,10 +190,49 @@ def run_demo(lake: str, work: Path, echo: Echo, run: RunCommand) -> DemoRun:
 
     echo("\n7. Open the data in place with plain zarr, no assetlake needed:")
     _show_open_in_place(store, demo, echo)
+
+    echo(
+        "\n8. A rig hands sessions to its drop-folder agent: a folder moved in, a watchdog manifest"
+    )
+    drop = _rig_hands_over(work, now, rng, truth)
+    run(["watch", str(drop), "--lake", lake, "--once", "--settle", "0"])
     return demo
 
 
 # -- raw sessions ---------------------------------------------------------------------------------
+def _rig_hands_over(
+    work: Path, now: datetime, rng: np.random.Generator, truth: dict[str, int]
+) -> Path:
+    """A drop folder holding one session folder (moved in) and one aind-watchdog-service manifest
+    naming files that stay where the rig wrote them; returns the drop folder."""
+    rig = work / "rig"
+    drop, acquisition = rig / "drop", rig / "acquisition"
+    drop.mkdir(parents=True)
+    acquisition.mkdir()
+    moved = _raw_builder("behavior", "611029", now - timedelta(hours=2), work)
+    _write_raw_data(moved, "behavior", rng, truth)
+    moved.path.rename(drop / moved.name)
+    kept = _raw_builder("behavior", "611028", now - timedelta(hours=1), work)
+    _write_raw_data(kept, "behavior", rng, truth)
+    session = kept.path.rename(acquisition / kept.name)
+    lines = [
+        f"name: {kept.name}",
+        "processor_full_name: Jane Doe",
+        "subject_id: 611028",
+        "platform: behavior",
+        "project_name: Visual Behavior",
+        "modalities:",
+        "  behavior:",
+        f"  - {session / 'behavior.zarr'}",
+        "schemas:",
+        *(f"- {path}" for path in sorted(session.glob("*.json"))),
+    ]
+    manifest = drop / f"{kept.name}.yml"
+    manifest.with_suffix(".yml.tmp").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest.with_suffix(".yml.tmp").rename(manifest)
+    return drop
+
+
 def _raw_builder(modality: str, subject: str, acquired: datetime, work: Path) -> AssetBuilder:
     from assetlake.builder import AssetBuilder
     from assetlake.schema.samples import raw_sidecars

@@ -21,6 +21,7 @@ STEPS = [
     "5. Analysts find assets",
     "6. Lineage",
     "7. Open the data in place",
+    "8. A rig hands sessions to its drop-folder agent",
 ]
 
 
@@ -38,6 +39,10 @@ def check_output(out: str) -> None:
     for found, injected in spikes:
         assert 0.8 * int(injected) <= int(found) <= int(injected)
     assert re.search(r"\(\(36000,\), \(\d+,\), \d+\.\d+\)", out), "plain zarr read the behavior"
+    handed = re.findall(
+        r" verified  (?:\S+ -> )?(behavior_6110\d\d_\S+): sizes and SHA-256 match", out
+    )
+    assert len(handed) == 2 and out.count(" done      ") == 2
 
 
 def test_demo_on_a_local_lake(cli, tmp_path: Path) -> None:
@@ -46,7 +51,7 @@ def test_demo_on_a_local_lake(cli, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     check_output(result.out)
     names = sorted(p.name for p in lake.iterdir() if p.is_dir())
-    assert "assetlake-catalogue" in names and len(names) == 10
+    assert "assetlake-catalogue" in names and len(names) == 12
     assert not os.environ.get("ASSETLAKE_CACHE"), "the demo restores the environment"
 
 

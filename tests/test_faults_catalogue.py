@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assetlake.catalogue.publish import ASSETS, MANIFEST, publish_catalogue
 from faults import FaultProxy
 from test_index import DERIVED, RAW, V1
 from test_publish import indexed_lake
 
 from assetlake.asset import COMMIT
 from assetlake.catalogue import Catalogue
+from assetlake.catalogue.publish import ASSETS, MANIFEST, publish_catalogue
 from assetlake.index import index_lake
 from assetlake.store import open_store
 

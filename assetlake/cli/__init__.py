@@ -28,6 +28,8 @@ COMMANDS = (
     "show",
     "lineage",
     "serve",
+    "watch",
+    "transfers",
     "demo",
 )
 
