@@ -27,6 +27,9 @@ COMMANDS = (
     "find",
     "show",
     "lineage",
+    "steps",
+    "populate",
+    "jobs",
     "demo",
 )
 
