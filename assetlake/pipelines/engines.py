@@ -41,7 +41,7 @@ def run_local(
             yield future.result()
 
 
-def connect(address: str, timeout: float = 10.0) -> Any:
+def connect(address: str, timeout: float = 5.0) -> Any:
     """A Dask client of the scheduler at ``address``; one clear error if it cannot be reached."""
     try:
         from distributed import Client
