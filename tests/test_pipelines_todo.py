@@ -31,7 +31,11 @@ def raw(name: str, subject: str, acquired: str, status: str = "valid") -> Record
     )
 
 
-SOURCES = [raw(A2, "1001", "2024-03-02T10:00:00"), raw(A1, "1001", "2024-03-01T10:00:00"), raw(B1, "1002", "2024-03-01T11:00:00")]
+SOURCES = [
+    raw(A2, "1001", "2024-03-02T10:00:00"),
+    raw(A1, "1001", "2024-03-01T10:00:00"),
+    raw(B1, "1002", "2024-03-01T11:00:00"),
+]
 
 
 def output(sources: list[str], name: str, version: str, parameters: dict) -> Record:
@@ -46,7 +50,9 @@ def output(sources: list[str], name: str, version: str, parameters: dict) -> Rec
         },
     }
     first = sources[0]
-    return Record(name=f"{first}_x_2024-04-01_00-00-00", url="", level="derived", label="x", metadata=metadata)
+    return Record(
+        name=f"{first}_x_2024-04-01_00-00-00", url="", level="derived", label="x", metadata=metadata
+    )
 
 
 def test_every_source_is_due_until_its_output_exists() -> None:
@@ -70,7 +76,9 @@ def test_grouped_sources_make_one_job_per_group_in_acquisition_order() -> None:
     assert [job.source_names for job in todo.jobs] == [[A1, A2], [B1]]
     assert todo.jobs[0].key == job_key("x", "1", {}, [A2, A1]), "the key ignores source order"
     done = {output_key(output([A1, A2], "x", "1", {}))}
-    assert [j.source_names for j in plan("x", "1", {}, {}, "subject_id", SOURCES, done).jobs] == [[B1]]
+    assert [j.source_names for j in plan("x", "1", {}, {}, "subject_id", SOURCES, done).jobs] == [
+        [B1]
+    ]
     # A new session of the subject makes its group a new job.
     more = [*SOURCES, raw("ecephys_1001_2024-03-03_10-00-00", "1001", "2024-03-03T10:00:00")]
     assert len(plan("x", "1", {}, {}, "subject_id", more, done).jobs) == 2
@@ -80,8 +88,12 @@ def test_invalid_sources_are_skipped_with_their_reason_and_label_filters() -> No
     sources = [*SOURCES, raw("ecephys_1003_2024-03-01_10-00-00", "1003", "2024-03-01", "invalid")]
     todo = plan("x", "1", {}, {}, None, sources, set(), limit=2)
     assert len(todo.jobs) == 2
-    assert todo.skipped == [("ecephys_1003_2024-03-01_10-00-00", "source is invalid: subject.json: missing")]
-    derived = Record(name=f"{A1}_spikes_2024-03-05_00-00-00", url="", level="derived", label="spikes")
+    assert todo.skipped == [
+        ("ecephys_1003_2024-03-01_10-00-00", "source is invalid: subject.json: missing")
+    ]
+    derived = Record(
+        name=f"{A1}_spikes_2024-03-05_00-00-00", url="", level="derived", label="spikes"
+    )
     other = Record(name=f"{A1}_rates_2024-03-05_00-00-00", url="", level="derived", label="rates")
     todo = plan("x", "1", {}, {"label": "spikes"}, None, [derived, other], set())
     assert [job.source_names for job in todo.jobs] == [[derived.name]]
@@ -98,7 +110,13 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def claim_document(expires: datetime) -> dict:
-    return {"host": "h", "pid": 7, "started": NOW.isoformat(), "expires": expires.isoformat(), "sources": [A1]}
+    return {
+        "host": "h",
+        "pid": 7,
+        "started": NOW.isoformat(),
+        "expires": expires.isoformat(),
+        "sources": [A1],
+    }
 
 
 def test_claims_live_expire_fail_and_finish() -> None:
@@ -108,11 +126,17 @@ def test_claims_live_expire_fail_and_finish() -> None:
     assert state.status == "reserved" and not decide(state, retry_failed=True).claim
     assert "reserved by h pid 7" in decide(state, retry_failed=False).reason
     # A renewed lease outlives the claim's own expiry; a lapsed one frees the job.
-    renewed = {**live, "attempt-0001.lease.json": {"expires": (NOW + timedelta(minutes=9)).isoformat()}}
+    renewed = {
+        **live,
+        "attempt-0001.lease.json": {"expires": (NOW + timedelta(minutes=9)).isoformat()},
+    }
     assert state_of("x", "k", renewed, NOW + timedelta(minutes=5)).status == "reserved"
     expired = state_of("x", "k", live, NOW + timedelta(seconds=6))
     assert expired.status == "expired" and decide(expired, retry_failed=False).attempt == 2
-    failed = {**live, "attempt-0001.error.json": {"error": "RuntimeError: no", "time": NOW.isoformat()}}
+    failed = {
+        **live,
+        "attempt-0001.error.json": {"error": "RuntimeError: no", "time": NOW.isoformat()},
+    }
     state = state_of("x", "k", failed, NOW)
     assert state.status == "error" and not decide(state, retry_failed=False).claim
     assert decide(state, retry_failed=True).attempt == 2
@@ -121,7 +145,9 @@ def test_claims_live_expire_fail_and_finish() -> None:
 
 
 def test_hostile_job_records_are_read_as_typed_values() -> None:
-    documents = {"attempt-0001.json": {"host": 5, "pid": "x", "expires": "never", "sources": [1, "a"]}}
+    documents = {
+        "attempt-0001.json": {"host": 5, "pid": "x", "expires": "never", "sources": [1, "a"]}
+    }
     state = state_of("x", "k", documents, NOW)
     assert (state.host, state.pid, state.sources, state.status) == (None, None, ["a"], "expired")
 

@@ -26,20 +26,26 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def commit_sessions(lake: str, parent: Path, subjects: list[str], start: int = 0) -> list[str]:
     names = []
     for hour, subject in enumerate(subjects, start):
-        folder = make_raw_asset(parent, subject_id=subject, acquired=ACQUIRED + timedelta(hours=hour))
+        folder = make_raw_asset(
+            parent, subject_id=subject, acquired=ACQUIRED + timedelta(hours=hour)
+        )
         names.append(upload_folder(folder, lake, progress=False).name)
     return names
 
 
 def outputs(lake: str, label: str) -> list[str]:
-    return sorted(n for n in open_store(lake).list_dirs() if "_" in n and parse_name(n).label == label)
+    return sorted(
+        n for n in open_store(lake).list_dirs() if "_" in n and parse_name(n).label == label
+    )
 
 
 def sidecar(lake: str, name: str, filename: str) -> dict:
     return json.loads(open_store(lake).get(f"{name}/{filename}"))
 
 
-def test_each_source_once_and_a_new_version_or_parameters_run_again(lake: str, tmp_path: Path) -> None:
+def test_each_source_once_and_a_new_version_or_parameters_run_again(
+    lake: str, tmp_path: Path
+) -> None:
     sources = commit_sessions(lake, tmp_path / "src", ["1001", "1002"])
     first = populate("pipeline_steps:copy", lake, workers=1)
     assert [o.status for o in first.outcomes] == ["done", "done"]
@@ -64,7 +70,9 @@ def test_each_source_once_and_a_new_version_or_parameters_run_again(lake: str, t
     assert "code pipeline_steps:copy" in process["notes"]
     assert process["outputs"] == {"sum": 3 * scaled.outcomes[0].outputs["sum"] // 3}
     assert process["input_location"] == f"{open_store(lake).url}/{scaled.outcomes[0].sources[0]}"
-    assert sidecar(lake, output, "data_description.json")["source_data"] == scaled.outcomes[0].sources
+    assert (
+        sidecar(lake, output, "data_description.json")["source_data"] == scaled.outcomes[0].sources
+    )
 
 
 def test_a_multi_source_step_records_every_source(lake: str, tmp_path: Path) -> None:
@@ -77,8 +85,12 @@ def test_a_multi_source_step_records_every_source(lake: str, tmp_path: Path) -> 
     assert parse_name(pooled.output).source == parse_name(a1), "named after the first source"
     description = sidecar(lake, pooled.output, "data_description.json")
     assert description["source_data"] == [a1, a2]
-    process = sidecar(lake, pooled.output, "processing.json")["processing_pipeline"]["data_processes"][0]
-    assert process["input_location"].split(", ") == [f"{open_store(lake).url}/{s}" for s in (a1, a2)]
+    process = sidecar(lake, pooled.output, "processing.json")["processing_pipeline"][
+        "data_processes"
+    ][0]
+    assert process["input_location"].split(", ") == [
+        f"{open_store(lake).url}/{s}" for s in (a1, a2)
+    ]
     # A new session of subject 1001 makes its summary due again; 1002's stays up to date.
     commit_sessions(lake, tmp_path / "more", ["1001"], start=3)
     rerun = populate("pipeline_steps:pooled", lake, workers=1)
@@ -101,7 +113,9 @@ def test_a_failing_step_leaves_an_error_record_and_retry_failed_runs_it(
     assert state.status == "error" and state.error.startswith("RuntimeError: flaky step")
     assert "Traceback" in state.traceback and state.sources == [source]
     listed = cli("jobs", "--lake", lake, "--status", "error")
-    assert listed.code == 0 and f"error     flaky  {state.key}  {source}  RuntimeError" in listed.out
+    assert (
+        listed.code == 0 and f"error     flaky  {state.key}  {source}  RuntimeError" in listed.out
+    )
 
     ok.touch()
     again = cli(*args)
@@ -125,7 +139,10 @@ def test_dry_run_and_the_local_process_pool(s3_lake: str, tmp_path: Path, cli) -
     assert not open_store(s3_lake).head(JOBS_PREFIX) and outputs(s3_lake, "copy") == []
     pooled = cli("populate", "pipeline_steps:copy", "--lake", s3_lake, "--workers", "2")
     assert pooled.code == 0, pooled.err
-    assert sorted(line.split()[1] for line in pooled.out.splitlines() if line.startswith("done")) == sources
+    assert (
+        sorted(line.split()[1] for line in pooled.out.splitlines() if line.startswith("done"))
+        == sources
+    )
     assert len(outputs(s3_lake, "copy")) == 3
     jobs = cli("jobs", "--lake", s3_lake, "--step", "copy")
     assert jobs.out.splitlines()[-1] == "3 jobs (3 done)"
@@ -135,7 +152,12 @@ def test_the_dask_engine_on_a_local_cluster(lake: str, tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
     commit_sessions(lake, tmp_path / "src", ["1001", "1002"])
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         result = populate("pipeline_steps:copy", lake, client=client)
     assert sorted(o.status for o in result.outcomes) == ["done", "done"]
     assert len(outputs(lake, "copy")) == 2
@@ -147,7 +169,11 @@ def test_steps_lists_every_registered_step_name_first(cli) -> None:
     assert result.code == 0
     names = [line.split()[0] for line in result.out.splitlines()]
     assert names == ["downsampled", "figures", "rates", "spikes", "subject-summary"]
-    assert re.search(r"^spikes +label=spikes  version=1.0.0  sources: modality=ecephys level=raw$", result.out, re.M)
+    assert re.search(
+        r"^spikes +label=spikes  version=1.0.0  sources: modality=ecephys level=raw$",
+        result.out,
+        re.M,
+    )
     assert "grouped by subject_id" in result.out
     listed = json.loads(cli("steps", "--json").out)
     assert {row["name"] for row in listed} == set(names)
