@@ -154,4 +154,4 @@ def command(
         return
     click.echo(result.summary())
     if result.failed:
-        sys.exit(1)
+        click.get_current_context().exit(1)
