@@ -95,7 +95,7 @@ def test_demo_on_loopback_s3_keeps_the_lake_up_for_other_processes(tmp_path: Pat
         )
         assert query.returncode == 0, query.stderr
         names = query.stdout.split()
-        assert len(names) == 2 and all(n.startswith("SPIM_620104_") for n in names)
+        assert len(names) == 3 and all(n.startswith("SPIM_620104_") for n in names)
         assert Catalogue(Path(env["ASSETLAKE_CACHE"]).glob("*.sqlite").__next__()).count() == 14
     finally:
         demo.send_signal(signal.SIGINT)
