@@ -169,3 +169,43 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(
 def test_jobs_needs_a_reachable_lake(tmp_path: Path, cli) -> None:
     result = cli("jobs", "--lake", tmp_path / "missing")
     assert result.code != 0 and len(result.err.splitlines()) == 1 and "does not exist" in result.err
+
+
+def test_a_killed_pool_worker_fails_its_jobs_and_a_later_run_completes_them(
+    local_lake: str, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = commit_sessions(local_lake, tmp_path / "src", ["1001", "1002"])
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    parent = populate_process(
+        local_lake,
+        "pipeline_steps:hang",
+        tmp_path / "cache1",
+        gate,
+        "--lease",
+        "2",
+        "--workers",
+        "2",
+    )
+    try:
+        wait_until(lambda: len(list(gate.glob("started-*"))) == 2, "both jobs to start", [parent])
+        worker = int(next(gate.glob("started-*")).name.removeprefix("started-"))
+        os.kill(worker, signal.SIGKILL)
+        out, err = parent.communicate(timeout=BOUND)
+    finally:
+        stop(parent)
+    assert parent.returncode == 1, err
+    assert out.count("worker died") == 2, out
+    assert "0 done, 2 failed" in out.splitlines()[-1]
+    assert outputs(local_lake, "hang") == []
+    store = open_store(local_lake)
+    wait_until(
+        lambda: {s.status for s in list_jobs(store, "hang")} == {"expired"}, "leases to lapse", []
+    )
+    (gate / "release").touch()
+    monkeypatch.setenv("GATE_DIR", str(gate))
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache2"))
+    later = cli("populate", "pipeline_steps:hang", "--lake", local_lake, "--workers", "1")
+    assert later.code == 0 and "2 done, 0 failed" in later.out, later.out + later.err
+    assert [(s.status, s.attempts) for s in list_jobs(store, "hang")] == [("done", 2)] * 2
+    assert sorted(o.split("_hang_")[0] for o in outputs(local_lake, "hang")) == sources

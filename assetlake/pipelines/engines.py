@@ -36,9 +36,9 @@ def run_local(
     # spawn, not fork: the parent holds boto3 sessions and threads that a fork would copy.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(run_job, reference, job, lake, **options) for job in jobs]
+        futures = {pool.submit(run_job, reference, job, lake, **options): job for job in jobs}
         for future in as_completed(futures):
-            yield future.result()
+            yield _result(future, futures[future])
 
 
 def connect(address: str, timeout: float = 5.0) -> Any:
@@ -68,6 +68,23 @@ def run_dask(
 
     if not isinstance(reference, str):
         reference = reference.reference
-    futures = [client.submit(run_job, reference, job, lake, pure=False, **options) for job in jobs]
+    futures = {
+        client.submit(run_job, reference, job, lake, pure=False, **options): job for job in jobs
+    }
     for future in as_completed(futures):
-        yield future.result()
+        yield _result(future, futures[future])
+
+
+def _result(future: Any, job: Job) -> Outcome:
+    """A job's outcome; a worker that died (killed, out of memory) fails its job, whose claim
+    expires with its lease, instead of stopping the run."""
+    try:
+        return future.result()
+    except Exception as error:
+        return Outcome(
+            job.key,
+            job.source_names,
+            "error",
+            reason=f"worker died ({type(error).__name__}: {error}); the job is claimable again "
+            "once its lease expires",
+        )
