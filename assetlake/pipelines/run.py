@@ -49,10 +49,9 @@ def run_job(
     """Claim and run ``job`` of the step ``reference`` (resolved again in this process, so a
     worker needs only the import path); never raises for a failure of the step itself."""
     from assetlake.pipelines.registry import resolve
-    from assetlake.store import open_store
 
     declared = reference if isinstance(reference, Step) else resolve(reference)
-    store = open_store(lake)
+    store = _store(lake)
     started = time.perf_counter()
     decision = claims.claim(store, job, lease=lease, retry_failed=retry_failed)
     if not decision.claim:
@@ -87,6 +86,15 @@ def run_job(
         seconds=time.perf_counter() - started,
         outputs=values,
     )
+
+
+@functools.cache
+def _store(lake: str) -> Store:
+    """One store (one boto3 client) per lake and worker process, shared by all its jobs: making a
+    client costs more than a small job."""
+    from assetlake.store import open_store
+
+    return open_store(lake)
 
 
 def _keep_lease(store: Store, job: Job, attempt: int, lease: float, stop: threading.Event) -> None:
