@@ -150,7 +150,7 @@ def scaling(endpoint: str, seconds: float, work: Path) -> dict[str, Any]:
 
 def todo_computation(sources: int) -> dict[str, Any]:
     from assetlake.catalogue import Record
-    from assetlake.pipelines.step import job_key
+    from assetlake.pipelines.step import job_key, step
     from assetlake.pipelines.todo import output_key, plan
 
     parameters = {"threshold_sd": 5.0}
@@ -180,7 +180,8 @@ def todo_computation(sources: int) -> dict[str, Any]:
                               level="derived", label="spikes", metadata=key_document))  # fmt: skip
     started = time.perf_counter()
     done = {key for record in outputs if (key := output_key(record))}
-    todo = plan("spikes", "1", parameters, {}, None, records, done)
+    declared = step(label="spikes", version="1", sources={})(lambda job: {})
+    todo = plan(declared, parameters, records, done)
     seconds = time.perf_counter() - started
     assert todo.done == len(outputs) and len(todo.jobs) == sources - len(outputs)
     assert job_key("spikes", "1", parameters, [records[0].name]) in done

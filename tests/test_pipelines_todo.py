@@ -10,7 +10,7 @@ from assetlake.catalogue import Record
 from assetlake.errors import UsageError
 from assetlake.pipelines import step
 from assetlake.pipelines.claims import decide, state_of
-from assetlake.pipelines.step import job_key
+from assetlake.pipelines.step import Step, job_key
 from assetlake.pipelines.todo import output_key, plan
 
 A1 = "ecephys_1001_2024-03-01_10-00-00"
@@ -38,6 +38,11 @@ SOURCES = [
 ]
 
 
+def declared(name: str, version: str, **options) -> Step:
+    """A step of the given name and version (its function is never called here)."""
+    return step(name=name, label="x", version=version, **{"sources": {}, **options})(lambda job: {})
+
+
 def output(sources: list[str], name: str, version: str, parameters: dict) -> Record:
     metadata = {
         "data_description": {"source_data": sources},
@@ -56,37 +61,38 @@ def output(sources: list[str], name: str, version: str, parameters: dict) -> Rec
 
 
 def test_every_source_is_due_until_its_output_exists() -> None:
-    todo = plan("x", "1", {"k": 1}, {}, None, SOURCES, set())
+    todo = plan(declared("x", "1"), {"k": 1}, SOURCES, set())
     assert [job.source_names for job in todo.jobs] == [[A1], [A2], [B1]]
     done = {output_key(output([A1], "x", "1", {"k": 1}))}
-    todo = plan("x", "1", {"k": 1}, {}, None, SOURCES, done)
+    todo = plan(declared("x", "1"), {"k": 1}, SOURCES, done)
     assert [job.source_names for job in todo.jobs] == [[A2], [B1]] and todo.done == 1
 
 
 def test_a_new_version_or_new_parameters_make_every_source_due_again() -> None:
     done = {output_key(output([s.name], "x", "1", {"k": 1})) for s in SOURCES}
-    assert plan("x", "1", {"k": 1}, {}, None, SOURCES, done).jobs == []
-    assert len(plan("x", "2", {"k": 1}, {}, None, SOURCES, done).jobs) == 3
-    assert len(plan("x", "1", {"k": 2}, {}, None, SOURCES, done).jobs) == 3
-    assert len(plan("y", "1", {"k": 1}, {}, None, SOURCES, done).jobs) == 3
+    assert plan(declared("x", "1"), {"k": 1}, SOURCES, done).jobs == []
+    assert len(plan(declared("x", "2"), {"k": 1}, SOURCES, done).jobs) == 3
+    assert len(plan(declared("x", "1"), {"k": 2}, SOURCES, done).jobs) == 3
+    assert len(plan(declared("y", "1"), {"k": 1}, SOURCES, done).jobs) == 3
 
 
 def test_grouped_sources_make_one_job_per_group_in_acquisition_order() -> None:
-    todo = plan("x", "1", {}, {}, "subject_id", SOURCES, set())
+    todo = plan(declared("x", "1", group_by="subject_id"), {}, SOURCES, set())
     assert [job.source_names for job in todo.jobs] == [[A1, A2], [B1]]
     assert todo.jobs[0].key == job_key("x", "1", {}, [A2, A1]), "the key ignores source order"
     done = {output_key(output([A1, A2], "x", "1", {}))}
-    assert [j.source_names for j in plan("x", "1", {}, {}, "subject_id", SOURCES, done).jobs] == [
-        [B1]
-    ]
+    assert [
+        j.source_names
+        for j in plan(declared("x", "1", group_by="subject_id"), {}, SOURCES, done).jobs
+    ] == [[B1]]
     # A new session of the subject makes its group a new job.
     more = [*SOURCES, raw("ecephys_1001_2024-03-03_10-00-00", "1001", "2024-03-03T10:00:00")]
-    assert len(plan("x", "1", {}, {}, "subject_id", more, done).jobs) == 2
+    assert len(plan(declared("x", "1", group_by="subject_id"), {}, more, done).jobs) == 2
 
 
 def test_invalid_sources_are_skipped_with_their_reason_and_label_filters() -> None:
     sources = [*SOURCES, raw("ecephys_1003_2024-03-01_10-00-00", "1003", "2024-03-01", "invalid")]
-    todo = plan("x", "1", {}, {}, None, sources, set(), limit=2)
+    todo = plan(declared("x", "1"), {}, sources, set(), limit=2)
     assert len(todo.jobs) == 2
     assert todo.skipped == [
         ("ecephys_1003_2024-03-01_10-00-00", "source is invalid: subject.json: missing")
@@ -95,8 +101,10 @@ def test_invalid_sources_are_skipped_with_their_reason_and_label_filters() -> No
         name=f"{A1}_spikes_2024-03-05_00-00-00", url="", level="derived", label="spikes"
     )
     other = Record(name=f"{A1}_rates_2024-03-05_00-00-00", url="", level="derived", label="rates")
-    todo = plan("x", "1", {}, {"label": "spikes"}, None, [derived, other], set())
+    todo = plan(declared("x", "1", sources={"label": "spikes"}), {}, [derived, other], set())
     assert [job.source_names for job in todo.jobs] == [[derived.name]]
+    own = Record(name=f"{A1}_x_2024-03-05_00-00-00", url="", level="derived", label="x")
+    assert plan(declared("x", "1"), {}, [own], set()).jobs == [], "never its own outputs"
 
 
 def test_output_key_of_a_foreign_or_damaged_record_is_none() -> None:
@@ -162,3 +170,22 @@ def test_a_declaration_that_cannot_run_is_refused() -> None:
         step(name="ok", label="a_b", version="1", sources={})(body)
     with pytest.raises(UsageError, match="group_by 'genotype'"):
         step(label="x", version="1", sources={}, group_by="genotype")(body)
+
+
+def test_the_job_key_is_the_hash_of_the_canonical_job_document() -> None:
+    """Keys are stored in the lake: they must stay the same across versions of assetlake."""
+    import hashlib
+    import json
+
+    sources = ["ecephys_1_2024-01-01_00-00-00", "behavior_1_2024-01-01_00-00-00", 'odd "é"']
+    document = {
+        "step": "s",
+        "version": "1",
+        "parameters": {"b": [1, 2.5], "a": "x"},
+        "sources": sorted(sources),
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    assert (
+        job_key("s", "1", {"b": [1, 2.5], "a": "x"}, sources)
+        == hashlib.sha256(text.encode()).hexdigest()[:24]
+    )

@@ -100,6 +100,9 @@ def test_a_killed_worker_leaves_its_claim_to_expire_and_a_later_run_completes_th
     )
     try:
         wait_until(lambda: any(gate.glob("started-*")), "the job to start", [worker])
+        store = open_store(s3_lake)
+        # The running job renews its lease (every third of it) before it is killed.
+        wait_until(lambda: renewed(store, "hang"), "a lease renewal", [worker])
         os.killpg(worker.pid, signal.SIGKILL)
     finally:
         stop(worker)
@@ -120,6 +123,11 @@ def test_a_killed_worker_leaves_its_claim_to_expire_and_a_later_run_completes_th
     (state,) = list_jobs(store, "hang")
     assert (state.status, state.attempts, state.output) == ("done", 2, output)
     assert "attempt-0001.json" in read_documents(store, "hang", state.key)
+
+
+def renewed(store, step: str) -> bool:
+    (state,) = list_jobs(store, step) or [None]
+    return state is not None and "attempt-0001.lease.json" in read_documents(store, step, state.key)
 
 
 def free_port() -> int:

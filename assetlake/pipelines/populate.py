@@ -90,16 +90,7 @@ def populate(
         index_lake(store, cat)
         sources = select(cat, declared.sources, where or {})
         done_keys = {output_key(record) for record in outputs(cat, declared.label)}
-    todo = plan(
-        declared.name,
-        declared.version,
-        values,
-        declared.sources,
-        declared.group_by,
-        sources,
-        {key for key in done_keys if key},
-        limit=limit,
-    )
+    todo = plan(declared, values, sources, {key for key in done_keys if key}, limit=limit)
     result = PopulateResult(declared, todo)
     if on_plan:
         on_plan(todo)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from assetlake.pipelines.step import RECORD_FILTERS, job_key
+from assetlake.pipelines.step import RECORD_FILTERS, job_key, key_maker
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
+    from assetlake.pipelines.step import Step
 
 
 @dataclass(frozen=True)
@@ -85,35 +86,33 @@ def matches(record: Record, selector: Mapping[str, Any]) -> bool:
 
 
 def plan(
-    step_name: str,
-    version: str,
+    declared: Step,
     parameters: dict[str, Any],
-    selector: Mapping[str, Any],
-    group_by: str | None,
     sources: Iterable[Record],
     done_keys: set[str],
     *,
     limit: int | None = None,
 ) -> ToDo:
     """The jobs due for a step: every source (or group of sources) that passes the selector, is
-    valid, and has no output of this (step, version, parameters) among ``done_keys``."""
+    valid, and has no output of this (step, version, parameters) among ``done_keys``. The step's
+    own outputs are never its sources, so a broad selector cannot feed a step its own results."""
     todo = ToDo()
     usable: list[Record] = []
     for record in sources:
-        if not matches(record, selector):
+        if not matches(record, declared.sources) or record.label == declared.label:
             continue
         if record.status == "invalid":
             reason = record.problems[0].get("message", "invalid") if record.problems else "invalid"
             todo.skipped.append((record.name, f"source is invalid: {reason}"))
         else:
             usable.append(record)
-    for group in _groups(usable, group_by):
-        names = [record.name for record in group]
-        key = job_key(step_name, version, parameters, names)
+    key_of = key_maker(declared.name, declared.version, parameters)
+    for group in _groups(usable, declared.group_by):
+        key = key_of(record.name for record in group)
         if key in done_keys:
             todo.done += 1
         elif limit is None or len(todo.jobs) < limit:
-            todo.jobs.append(Job(step_name, version, key, parameters, tuple(group)))
+            todo.jobs.append(Job(declared.name, declared.version, key, parameters, tuple(group)))
     return todo
 
 
