@@ -158,6 +158,11 @@ def test_hostile_job_records_are_read_as_typed_values() -> None:
     }
     state = state_of("x", "k", documents, NOW)
     assert (state.host, state.pid, state.sources, state.status) == (None, None, ["a"], "expired")
+    documents["attempt-0001.json"]["host"] = "evil\x1b[2J\nhost"
+    documents["attempt-0001.error.json"] = {"error": "E: a\nb", "traceback": "line 1\nline\x07 2"}
+    state = state_of("x", "k", documents, NOW)
+    assert state.host == "evil\\x1b[2J\\x0ahost" and state.error == "E: a\\x0ab"
+    assert state.traceback == "line 1\nline\\x07 2"
 
 
 def test_a_declaration_that_cannot_run_is_refused() -> None:

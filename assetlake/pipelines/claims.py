@@ -39,6 +39,11 @@ _ATTEMPT = re.compile(r"^attempt-(\d{4,})(\.lease|\.error)?\.json$")
 #: A job record is small; anything larger was not written by populate and is not read.
 MAX_RECORD_BYTES = 1 << 20
 STATUSES = ("reserved", "expired", "error", "done")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: What populate writes as step folders and job keys; anything else under the prefix is ignored.
+_STEP = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+_KEY = re.compile(r"^[0-9a-f]{24}$")
 
 
 def job_prefix(step: str, key: str) -> str:
@@ -117,7 +122,7 @@ def state_of(
     if error is not None:
         state.status = "error"
         state.error = _text(error.get("error"))
-        state.traceback = _text(error.get("traceback"), 20_000)
+        state.traceback = _text(error.get("traceback"), 20_000, lines=True)
         state.started = _text(error.get("time")) or state.started
         return state
     lease = documents.get(f"attempt-{last:04d}.lease.json", {})
@@ -237,8 +242,8 @@ def list_jobs(store: Store, step: str | None = None, now: datetime | None = None
     moment = now or _now()
     steps = [step] if step else store.list_dirs(JOBS_PREFIX)
     states = []
-    for name in steps:
-        for key in store.list_dirs(f"{JOBS_PREFIX}{name}/"):
+    for name in filter(_STEP.match, steps):
+        for key in filter(_KEY.match, store.list_dirs(f"{JOBS_PREFIX}{name}/")):
             state = read_state(store, name, key, moment)
             if state is not None:
                 states.append(state)
@@ -265,8 +270,13 @@ def _parse(data: bytes | None) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _text(value: Any, limit: int = 500) -> str | None:
-    return value[:limit] if isinstance(value, str) else None
+def _text(value: Any, limit: int = 500, *, lines: bool = False) -> str | None:
+    """A string from the bucket, bounded, with control characters made visible (newlines too,
+    unless ``lines``), so it cannot rewrite a terminal."""
+    if not isinstance(value, str):
+        return None
+    pattern = _CONTROL if lines else _CONTROL_OR_NEWLINE
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", value[:limit])
 
 
 def _int(value: Any) -> int:

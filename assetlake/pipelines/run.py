@@ -69,7 +69,7 @@ def run_job(
             job.key,
             job.source_names,
             "error",
-            reason=f"{type(error).__name__}: {error}",
+            reason=_one_line(f"{type(error).__name__}: {error}"),
             seconds=time.perf_counter() - started,
         )
     finally:
@@ -86,6 +86,12 @@ def run_job(
         seconds=time.perf_counter() - started,
         outputs=values,
     )
+
+
+def _one_line(text: str) -> str:
+    """The first line of an error (pydantic's run to many); the record keeps all of it."""
+    first, _, rest = text.partition("\n")
+    return f"{first} (more in the error record)" if rest.strip() else first
 
 
 @functools.cache
