@@ -113,3 +113,13 @@ def hang(job: JobContext) -> dict[str, Any]:
     (folder / f"started-{os.getpid()}").touch()
     _wait_for(folder / "release")
     return _copy_default(job)
+
+
+@step(label="usurped", version="1.0.0", sources={"modality": "ecephys", "level": "raw"})
+def usurped(job: JobContext) -> dict[str, Any]:
+    """Acts out another worker claiming this job as attempt 2 while attempt 1 still runs."""
+    from assetlake.store import JOBS_PREFIX
+
+    (key,) = job.store.list_dirs(f"{JOBS_PREFIX}usurped/")
+    job.store.put(f"{JOBS_PREFIX}usurped/{key}/attempt-0002.json", b'{"host": "other"}')
+    return _copy_default(job)

@@ -53,7 +53,9 @@ def test_demo_on_a_local_lake(cli, tmp_path: Path) -> None:
     check_output(result.out)
     names = sorted(p.name for p in lake.iterdir() if p.is_dir())
     assert "assetlake-catalogue" in names and "assetlake-jobs" in names and len(names) == 16
-    figures = [lake / n / "summary.png" for n in names if "_figures_" in n or "_subject-summary_" in n]
+    figures = [
+        lake / n / "summary.png" for n in names if "_figures_" in n or "_subject-summary_" in n
+    ]
     assert len(figures) == 5 and all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert not os.environ.get("ASSETLAKE_CACHE"), "the demo restores the environment"
 

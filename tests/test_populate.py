@@ -190,3 +190,12 @@ def test_the_jobs_prefix_is_reserved(lake: str) -> None:
     with pytest.raises(UsageError):
         store.put("ecephys_1_2024-01-01_00-00-00/x", b"1", overwrite=True)
     assert not is_asset_name(JOBS_PREFIX.rstrip("/"))
+
+
+def test_a_worker_whose_job_was_taken_over_commits_nothing(lake: str, tmp_path: Path) -> None:
+    commit_sessions(lake, tmp_path / "src", ["1001"])
+    (outcome,) = populate("pipeline_steps:usurped", lake, workers=1).outcomes
+    assert (outcome.status, outcome.reason) == ("skipped", "taken over by another worker")
+    assert not [name for name in open_store(lake).list_dirs() if "usurped" in name]
+    (state,) = list_jobs(open_store(lake), "usurped")
+    assert (state.status, state.attempts, state.host) == ("expired", 2, "other")

@@ -11,11 +11,13 @@ import functools
 import getpass
 import os
 import socket
+import tempfile
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assetlake import __version__
@@ -124,14 +126,20 @@ def _build(
 
     parameters = declared.parameters_of(job.parameters)
     begun = _free_moment(declared, job, store)
+    # Staged in a folder of this job's own, removed whatever happens: a failed job is run again
+    # from its sources, never resumed from a half-built output.
     try:
-        with AssetBuilder.derived(
-            job.sources[0].name,
-            declared.label,
-            _description(declared, job, begun),
-            _processing(declared, job, store, begun, begun, {}),
-            created=begun,
-        ) as output:
+        with (
+            tempfile.TemporaryDirectory(prefix="assetlake-job-") as staging,
+            AssetBuilder.derived(
+                job.sources[0].name,
+                declared.label,
+                _description(declared, job, begun),
+                _processing(declared, job, store, begun, begun, {}),
+                created=begun,
+                staging=Path(staging),
+            ) as output,
+        ):
             context = JobContext(list(job.sources), parameters, output, store)
             values = dict(declared.function(context) or {})
             ended = datetime.now().astimezone().replace(microsecond=0)
