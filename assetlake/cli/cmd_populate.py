@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from assetlake.cli.options import lake_option
 
+if TYPE_CHECKING:
+    from assetlake.pipelines.run import Outcome
+    from assetlake.pipelines.todo import ToDo
+
 _PARSED_AS_LIST = ("subject", "modality", "project", "derived_from", "species", "label")
 
 
-def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, object]:
+def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str | list[str]]:
     """``KEY=VALUE`` options as a dict; a key given twice (or a comma list) means OR."""
     from assetlake.errors import UsageError
 
-    values: dict[str, object] = {}
+    values: dict[str, str | list[str]] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
@@ -25,7 +30,7 @@ def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, object]:
             )
         if key in _PARSED_AS_LIST:
             previous = values.get(key, [])
-            values[key] = [*previous, *value.split(",")]  # type: ignore[misc]
+            values[key] = [*previous, *value.split(",")]
         else:
             values[key] = value
     return values
@@ -89,7 +94,7 @@ def command(
     from assetlake.pipelines.populate import populate
     from assetlake.store import open_store
 
-    values = {}
+    values: dict[str, object] = {}
     for key, value in parse_pairs(params, "--param").items():
         try:
             values[key] = json.loads(value) if isinstance(value, str) else value
@@ -98,29 +103,27 @@ def command(
     store = open_store(lake)
     bar = None
 
-    def planned(todo: object) -> None:
+    def planned(todo: ToDo) -> None:
         nonlocal bar
-        jobs = todo.jobs  # type: ignore[attr-defined]
-        for source, reason in todo.skipped:  # type: ignore[attr-defined]
+        for source, reason in todo.skipped:
             click.echo(f"skipped  {source}: {reason}")
         if dry_run:
-            for job in jobs:
+            for job in todo.jobs:
                 click.echo(f"to do    {job.describe()}  [{job.key}]")
-        elif jobs and sys.stderr.isatty():
+        elif todo.jobs and sys.stderr.isatty():
             from tqdm import tqdm
 
-            bar = tqdm(total=len(jobs), unit="job", file=sys.stderr, leave=False)
+            bar = tqdm(total=len(todo.jobs), unit="job", file=sys.stderr, leave=False)
 
-    def ended(outcome: object) -> None:
-        o = outcome  # type: ignore[assignment]
-        more = f" (+{len(o.sources) - 1} more)" if len(o.sources) > 1 else ""
-        what = f"{o.sources[0]}{more}"
-        if o.status == "done":
-            line = f"done     {what} -> {o.output} in {o.seconds:.1f} s"
-        elif o.status == "error":
-            line = f"failed   {what}: {o.reason} (see 'assetlake jobs --status error')"
+    def ended(outcome: Outcome) -> None:
+        more = f" (+{len(outcome.sources) - 1} more)" if len(outcome.sources) > 1 else ""
+        what = f"{outcome.sources[0]}{more}"
+        if outcome.status == "done":
+            line = f"done     {what} -> {outcome.output} in {outcome.seconds:.1f} s"
+        elif outcome.status == "error":
+            line = f"failed   {what}: {outcome.reason} (see 'assetlake jobs --status error')"
         else:
-            line = f"skipped  {what}: {o.reason}"
+            line = f"skipped  {what}: {outcome.reason}"
         if bar is not None:
             bar.write(line)
             bar.update()
