@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 _PARSED_AS_LIST = ("subject", "modality", "project", "derived_from", "species", "label")
 
 
-def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str | list[str]]:
-    """``KEY=VALUE`` options as a dict; a key given twice (or a comma list) means OR."""
+def parse_pairs(
+    pairs: tuple[str, ...], option: str, *, filters: bool = True
+) -> dict[str, str | list[str]]:
+    """``KEY=VALUE`` options as a dict; for filters, a key given twice (or a comma list) means
+    OR, as in find."""
     from assetlake.errors import UsageError
 
     values: dict[str, str | list[str]] = {}
@@ -28,7 +31,7 @@ def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str | list[str
             raise UsageError(
                 f"{option} {pair!r}: expected KEY=VALUE, e.g. {option} modality=ecephys"
             )
-        if key in _PARSED_AS_LIST:
+        if filters and key in _PARSED_AS_LIST:
             previous = values.get(key, [])
             values[key] = [*previous, *value.split(",")]
         else:
@@ -95,7 +98,7 @@ def command(
     from assetlake.store import open_store
 
     values: dict[str, object] = {}
-    for key, value in parse_pairs(params, "--param").items():
+    for key, value in parse_pairs(params, "--param", filters=False).items():
         try:
             values[key] = json.loads(value) if isinstance(value, str) else value
         except ValueError:
