@@ -30,6 +30,9 @@ COMMANDS = (
     "serve",
     "watch",
     "transfers",
+    "steps",
+    "populate",
+    "jobs",
     "demo",
 )
 

@@ -403,9 +403,9 @@ class Agent:
 
     def _index(self, key: str, name: str) -> None:
         from assetlake.catalogue import Catalogue, default_catalogue_path
-        from assetlake.index import index_lake
         from assetlake.catalogue.publish import MANIFEST as PUBLISHED
         from assetlake.catalogue.publish import publish_catalogue
+        from assetlake.index import index_lake
 
         catalogue = Catalogue(default_catalogue_path(self.store.url))
         try:
