@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from factories import ACQUIRED, make_raw_asset
 
+from assetlake.catalogue import Catalogue, default_catalogue_path
+from assetlake.index import index_lake
 from assetlake.naming import parse_name
 from assetlake.pipelines.claims import list_jobs
 from assetlake.pipelines.populate import populate
@@ -95,6 +97,27 @@ def test_a_multi_source_step_records_every_source(lake: str, tmp_path: Path) -> 
     commit_sessions(lake, tmp_path / "more", ["1001"], start=3)
     rerun = populate("pipeline_steps:pooled", lake, workers=1)
     assert rerun.todo.done == 1 and [o.outputs["sessions"] for o in rerun.outcomes] == [3]
+
+
+def test_lineage_and_derived_from_follow_every_source_of_a_pooled_output(
+    lake: str, tmp_path: Path
+) -> None:
+    a1, _, a2 = commit_sessions(lake, tmp_path / "src", ["1001", "1002", "1001"])
+    pooled = next(
+        o for o in populate("pipeline_steps:pooled", lake, workers=1).outcomes if o.sources[0] == a1
+    )
+    catalogue = Catalogue(default_catalogue_path(lake))
+    try:
+        index_lake(lake, catalogue)
+        record = catalogue.get(pooled.output)
+        assert record is not None and record.sources == [a1, a2]
+        for source in (a1, a2):
+            found = [r.name for r in catalogue.find(derived_from=source)]
+            assert found == [pooled.output], f"--derived-from {source} misses the pooled output"
+            assert catalogue.lineage(source).descendants.find(pooled.output) is not None
+        assert set(catalogue.lineage(pooled.output).ancestors) == {a1, a2}
+    finally:
+        catalogue.close()
 
 
 def test_a_failing_step_leaves_an_error_record_and_retry_failed_runs_it(
