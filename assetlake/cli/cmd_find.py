@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
+from assetlake.cli.output import one_line
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -32,7 +33,7 @@ def _row(record: Record) -> tuple[str, ...]:
 
 def format_table(records: list[Record]) -> str:
     """Plain aligned columns, the same on a terminal and in a pipe."""
-    rows = [TABLE_COLUMNS, *(_row(r) for r in records)]
+    rows = [TABLE_COLUMNS, *(tuple(map(one_line, _row(r))) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from assetlake.cli.options import format_size, lake_option
+from assetlake.cli.output import one_line
 
 
 @click.command("upload")
@@ -49,7 +50,7 @@ def command(
         result = upload_folder(path, store, dry_run=dry_run, progress=progress, workers=workers)
     except MetadataError as error:
         for problem in error.problems:
-            click.echo(str(problem), err=True)
+            click.echo(one_line(problem), err=True)
         raise
     except (KeyboardInterrupt, click.Abort):
         click.echo(
