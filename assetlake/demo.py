@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assetlake.cli.options import format_size
 from assetlake.errors import UsageError
 from assetlake.naming import AssetName, parse_name
+from assetlake.units import format_size
 
 if TYPE_CHECKING:
     from assetlake.builder import AssetBuilder

@@ -16,8 +16,8 @@ import pytest
 from factories import make_raw_asset
 from moto.core.authorization import enable_iam_authentication
 
-from assetlake.cli.options import format_size
 from assetlake.store import Store, open_store
+from assetlake.units import format_size
 from assetlake.upload import committed
 from assetlake.verify import verify_asset
 

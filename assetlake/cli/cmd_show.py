@@ -9,12 +9,12 @@ import click
 
 from assetlake.cli.options import (
     catalogue_option,
-    format_size,
     json_option,
     lake_option,
     open_catalogue,
 )
 from assetlake.cli.output import one_line
+from assetlake.units import format_size
 
 
 @click.command("show")

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from assetlake.cli.options import format_size, json_option, lake_option
+from assetlake.cli.options import json_option, lake_option
+from assetlake.units import format_size
 
 
 @click.command("verify")

@@ -202,7 +202,7 @@ class LocalStore(Store):
         return {}
 
     def fsspec_url(self, key: str = "") -> str:
-        return str(self._path(key)) if key else str(self.root)
+        return str(self._path(safe_prefix(key).removesuffix("/"))) if key else str(self.root)
 
 
 def _regular(path: Path) -> bool:

@@ -344,7 +344,7 @@ class S3Store(Store):
         return {}
 
     def fsspec_url(self, key: str = "") -> str:
-        return f"s3://{self.bucket}/{self._key(key)}".rstrip("/")
+        return f"s3://{self.bucket}/{self.prefix}{safe_prefix(key)}".rstrip("/")
 
 
 class _FileSlice(io.RawIOBase):
