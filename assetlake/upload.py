@@ -214,7 +214,8 @@ def _validated(folder: Path) -> tuple[AssetName, dict[str, Any]]:
 
 
 def _readable_size(path: Path) -> int:
-    """The size of a regular file that can be opened, checked before anything is written."""
+    """The size of a regular file that can be opened, checked before anything is written. A link
+    is refused, never followed: it could carry a file from outside the asset into the lake."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -223,6 +224,11 @@ def _readable_size(path: Path) -> int:
         raise UsageError(
             f"{path}: cannot be read ({error.strerror}); fix it before uploading"
         ) from None
+    if path.is_symlink():
+        raise UsageError(
+            f"{path}: is a symbolic link, and uploads never follow links; copy the file it points "
+            "to into the asset folder instead"
+        )
     if not stat.S_ISREG(info.st_mode):
         raise UsageError(
             f"{path}: is not a regular file (a pipe, socket or device); remove it before uploading"

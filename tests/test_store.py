@@ -304,3 +304,22 @@ def test_index_of_a_local_lake_with_a_fifo_finishes(local_lake: str, tmp_path: P
         if index.poll() is None:
             os.killpg(index.pid, signal.SIGKILL)
             index.wait()
+
+
+def test_an_upload_refuses_a_file_link_and_writes_nothing(
+    lake: str, tmp_path: Path, cli: Any
+) -> None:
+    """Refused with one line, not stored as a link: a link to /etc/passwd or a credentials file
+    must never put that file in the bucket."""
+    secret = tmp_path / "credentials"
+    secret.write_text(SECRET)
+    folder = make_raw_asset(tmp_path / "a")
+    link = folder / "ecephys.zarr" / "leak.txt"
+    link.symlink_to(secret)
+    result = cli("upload", folder, "--lake", lake)
+    assert result.code == 2 and result.out == ""
+    assert result.err == (
+        f"assetlake: error: {link}: is a symbolic link, and uploads never follow links; copy the "
+        "file it points to into the asset folder instead\n"
+    )
+    assert list(open_store(lake).list("")) == []
