@@ -68,7 +68,7 @@ def _assetlake(folder: Path, prefix: str, files: list[Path]):
     from assetlake.upload import upload_folder
 
     store = open_store(f"s3://{BUCKET}", max_workers=WORKERS)  # as boto3's max_concurrency
-    return lambda: upload_folder(folder, store, progress=False, workers=WORKERS)
+    return lambda: upload_folder(folder, store, workers=WORKERS)
 
 
 def _boto3(folder: Path, prefix: str, files: list[Path]):
