@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_index import DERIVED, RAW, commit, sample_sidecars
 
-from assetlake.cli.output import clean, one_line
+from assetlake.cli.output import clean, one_line, sanitised_output
 from assetlake.store import open_store
 
 #: What hostile sidecars carried in the adversarial pass, by what each does to a terminal.
@@ -45,6 +45,21 @@ def test_clean_writes_every_control_as_a_visible_escape(attack: str) -> None:
     # the escapes are JSON's, so a cleaned JSON document decodes to the original value
     assert json.loads(clean(json.dumps(attack, ensure_ascii=False))) == attack
     assert one_line(f"{attack}\nstatus  valid\tx").count("\n") == 0
+
+
+def test_every_way_of_writing_to_stdout_or_stderr_is_cleaned(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    attack = "".join(ATTACKS.values())
+    with sanitised_output():
+        print(attack)
+        sys.stdout.writelines([attack, "\n"])
+        print(attack, file=sys.stderr)
+        sys.stderr.write(attack)
+        assert not hasattr(sys.stdout, "buffer"), "bytes would bypass the sanitiser"
+    out, err = capsys.readouterr()
+    assert_harmless(out + err)
+    assert out.count("\n") == 2 and "\\u001b]52;c;" in out and "\\u202e" in err
 
 
 def hostile_lake(lake: str) -> str:

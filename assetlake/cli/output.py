@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 #: C0 controls except tab and newline, DEL, C1 controls, and the invisible characters that
@@ -50,6 +50,10 @@ class Sanitised:
     def write(self, text: str) -> int:
         self.stream.write(clean(text))
         return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name: str) -> Any:
         # flush, isatty, fileno, encoding...; never a binary buffer, which would bypass clean().
