@@ -89,10 +89,12 @@ def test_no_output_path_lets_a_control_character_through(
         "show json": cli("show", RAW, *where, "--json"),
         "lineage": cli("lineage", DERIVED, *where),
         "error": cli("show", f"{RAW}\x1b]0;pwned\x07\r", *where),
+        "forged error": cli("show", f"{RAW}\nassetlake: all assets deleted", *where),
     }
     for what, result in runs.items():
         assert_harmless(result.out + result.err), what
     assert runs["error"].code == 1 and "\\u001b]0;pwned\\u0007\\u000d" in runs["error"].err
+    assert runs["forged error"].err.count("\n") == 1, runs["forged error"].err
     shown = runs["show"].out
     assert "\\u001b]52;c;" in shown and "\\u202egnp.exe" in shown
     assert not any(line.startswith("FORGED") for line in shown.splitlines()), shown

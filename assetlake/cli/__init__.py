@@ -16,7 +16,7 @@ import sys
 import click
 
 from assetlake import __version__
-from assetlake.cli.output import sanitised_output
+from assetlake.cli.output import one_line, sanitised_output
 from assetlake.errors import AssetLakeError
 
 COMMANDS = (
@@ -95,5 +95,5 @@ def _run(argv: list[str] | None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(message, err=True)
+    click.echo(one_line(message), err=True)  # one line, whatever a value in it holds
     sys.exit(code)

@@ -128,7 +128,8 @@ class S3Store(Store):
                 ) from None
             raise LakeError(f"{where}: S3 error {code or status}: {error}") from None
         except ParamValidationError as error:
-            raise LakeError(f"{where}: S3 refused the request ({error}); fix --lake") from None
+            reason = " ".join(str(error).split())
+            raise LakeError(f"{where}: S3 refused the request ({reason}); fix --lake") from None
         except NoCredentialsError:
             raise LakeError(
                 f"lake {self.url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
