@@ -25,9 +25,9 @@ RESERVED_PREFIX = "assetlake-catalogue/"
 BLOCK = 8 << 20
 
 ProgressCallback = Callable[[int], None]
-#: Objects that make the folder holding them an asset (committed, or being uploaded); a lake
-#: root is never inside such a folder.
-ASSET_MARKERS = (COMMIT, CLAIM)
+#: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
+#: asset's description); a lake root is never inside such a folder.
+ASSET_MARKERS = (COMMIT, CLAIM, "data_description.json")
 
 
 @dataclass(frozen=True)
@@ -120,12 +120,12 @@ class Store(ABC):
         if overwrite and not key.startswith(RESERVED_PREFIX):
             raise UsageError(f"refusing to overwrite {key!r}: assets in a lake are immutable")
 
-    def _inside_asset(self, folder: str) -> LakeError:
+    def _inside_asset(self, folder: str, marker: str) -> LakeError:
         """The error for a lake whose root is, or is inside, the asset ``folder``: writing there
         would put a new asset inside an immutable one."""
         return LakeError(
-            f"lake {self.url}: {folder} is an asset (it holds {ASSET_MARKERS[0]} or "
-            f"{ASSET_MARKERS[1]}), so this is not a lake root; give the lake's own root"
+            f"lake {self.url}: {folder} is an asset (it holds {marker}), so this is not a lake "
+            "root; give the lake's own root"
         )
 
 

@@ -68,8 +68,9 @@ class LocalStore(Store):
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise LakeError(f"lake {self.root}: permission denied; check the folder's permissions")
         for folder in (self.root, *self.root.parents):
-            if any(_regular(folder / marker) for marker in ASSET_MARKERS):
-                raise self._inside_asset(str(folder))
+            for marker in ASSET_MARKERS:
+                if _regular(folder / marker):
+                    raise self._inside_asset(str(folder), marker)
 
     def create(self) -> None:
         with self._writing(""):

@@ -154,7 +154,7 @@ class S3Store(Store):
             for marker in ASSET_MARKERS:
                 with self._errors(), contextlib.suppress(ClientError):
                     self.client.head_object(Bucket=self.bucket, Key=f"{folder}/{marker}")
-                    raise self._inside_asset(f"s3://{self.bucket}/{folder}")
+                    raise self._inside_asset(f"s3://{self.bucket}/{folder}", marker)
 
     def create(self) -> None:
         with self._errors(), contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
