@@ -20,6 +20,7 @@ from assetlake.asset import CLAIM, COMMIT
 from assetlake.catalogue import Catalogue
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.index import index_lake
+from assetlake.publish import publish_catalogue
 from assetlake.store import RESERVED_PREFIX, normalise_lake_url, open_store, sha256_file
 from tests.factories import make_raw_asset
 
@@ -280,7 +281,11 @@ def test_a_local_lake_never_follows_links_out_of_it(local_lake: str, tmp_path: P
         index_lake(store, catalogue)
         record = catalogue.get(ASSET)
         assert record is not None and "session" not in record.metadata
+        publish_catalogue(catalogue, store)
     assert SECRET.encode() not in catalogue_file.read_bytes()
+    published = list(store.list(RESERVED_PREFIX))
+    assert any(info.key.endswith(".parquet") for info in published)
+    assert not any(SECRET.encode() in (store.get(info.key) or b"") for info in published)
 
 
 def test_index_of_a_local_lake_with_a_fifo_finishes(local_lake: str, tmp_path: Path) -> None:
