@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         Subject,
     )
     from assetlake.store import Store
-    from assetlake.upload import UploadResult
+    from assetlake.upload import ProgressReport, UploadResult
 
 
 class AssetBuilder:
@@ -203,7 +203,7 @@ class AssetBuilder:
 
     # -- commit ---------------------------------------------------------------------------------
     def commit(
-        self, lake: str | Store, *, progress: bool = False, workers: int = 16
+        self, lake: str | Store, *, progress: ProgressReport | None = None, workers: int = 16
     ) -> UploadResult:
         """Validate and upload the staged asset to ``lake``; it is visible once this returns."""
         from assetlake.upload import upload_folder

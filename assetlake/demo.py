@@ -11,7 +11,6 @@ zarr. The demo talks to the lake only through the public API and CLI, so it doub
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assetlake.cli.options import format_size
-from assetlake.errors import UsageError
 from assetlake.naming import AssetName, parse_name
+from assetlake.units import format_size
 
 if TYPE_CHECKING:
     from assetlake.builder import AssetBuilder
@@ -69,22 +67,10 @@ class DemoRun:
 @contextlib.contextmanager
 def loopback_s3() -> Iterator[str]:
     """Start a moto S3 server on 127.0.0.1 and point the AWS settings at it while it runs."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        raise UsageError(
-            "the demo's loopback S3 needs moto: pip install 'assetlake[demo]', or pass --lake FOLDER"
-        ) from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    try:
-        with environment({**LOOPBACK_ENV, "AWS_ENDPOINT_URL": endpoint}):
-            yield endpoint
-    finally:
-        server.stop()
+    from assetlake.store.loopback import moto_server
+
+    with moto_server() as endpoint, environment({**LOOPBACK_ENV, "AWS_ENDPOINT_URL": endpoint}):
+        yield endpoint
 
 
 @contextlib.contextmanager

@@ -27,7 +27,6 @@ import json
 import os
 import socket
 import stat
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -67,6 +66,21 @@ from assetlake.store import Store, open_store, sha256_file
 MAX_KEY_BYTES = 1024
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """How far an upload is: given to ``upload_folder``'s ``progress`` callback after each block
+    and each file sent (the library reports; the CLI draws)."""
+
+    name: str
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+
+
+ProgressReport = Callable[[UploadProgress], None]
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,7 @@ def upload_folder(
     lake: str | Store,
     *,
     dry_run: bool = False,
-    progress: bool | None = None,
+    progress: ProgressReport | None = None,
     workers: int = 16,
 ) -> UploadResult:
     """Validate the asset folder, then commit it to the lake (or, with ``dry_run``, only plan it).
@@ -156,9 +170,7 @@ def upload_folder(
         plan = _plan(store, name, sidecars, files)
         claim, took_over = _claim(store, plan)
         cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
-        show = sys.stderr.isatty() if progress is None else progress
-        with _Progress(plan, enabled=show) as bar:
-            hashes = _transfer(store, plan, workers, bar)
+        hashes = _transfer(store, plan, workers, _Progress(plan, progress))
         claimed = claim.to_bytes()
         entries = [ManifestEntry(f.path, f.size, hashes[f.path]) for f in files]
         entries.append(ManifestEntry(CLAIM, len(claimed), hashlib.sha256(claimed).hexdigest()))
@@ -227,7 +239,8 @@ def _validated(folder: Path) -> tuple[AssetName, dict[str, Any]]:
 
 
 def _readable(path: Path) -> os.stat_result:
-    """The status of a regular file that can be opened, checked before anything is written."""
+    """The status of a regular file that can be opened, checked before anything is written. A link
+    is refused, never followed: it could carry a file from outside the asset into the lake."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -236,6 +249,11 @@ def _readable(path: Path) -> os.stat_result:
         raise UsageError(
             f"{path}: cannot be read ({error.strerror}); fix it before uploading"
         ) from None
+    if path.is_symlink():
+        raise UsageError(
+            f"{path}: is a symbolic link, and uploads never follow links; copy the file it points "
+            "to into the asset folder instead"
+        )
     if not stat.S_ISREG(info.st_mode):
         raise UsageError(
             f"{path}: is not a regular file (a pipe, socket or device); remove it before uploading"
@@ -526,41 +544,28 @@ def _result(plan: Plan, *, dry_run: bool) -> UploadResult:
 
 
 class _Progress:
-    """A tqdm bar of bytes with a file count, on a terminal only; tqdm is imported when shown."""
+    """Counts what the upload threads have sent and reports it, one report at a time."""
 
-    def __init__(self, plan: Plan, *, enabled: bool) -> None:
-        self._files = len(plan.upload)
-        self._done = 0
+    def __init__(self, plan: Plan, report: ProgressReport | None) -> None:
+        self._report = report
+        self._state = UploadProgress(plan.name, 0, plan.upload_bytes, 0, len(plan.upload))
         self._lock = threading.Lock()
-        self._bar: Any = None
-        if enabled and plan.upload:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=plan.upload_bytes,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=plan.name,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-            self._bar.set_postfix_str(f"0/{self._files} files", refresh=False)
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
     def bytes(self, count: int) -> None:
-        if self._bar is not None:
-            with self._lock:
-                self._bar.update(count)
+        self._advance(count, 0)
 
     def file(self) -> None:
-        if self._bar is not None:
+        self._advance(0, 1)
+
+    def _advance(self, count: int, files: int) -> None:
+        if self._report is not None:
             with self._lock:
-                self._done += 1
-                self._bar.set_postfix_str(f"{self._done}/{self._files} files", refresh=False)
+                state = self._state
+                self._state = UploadProgress(
+                    state.name,
+                    state.bytes_done + count,
+                    state.bytes_total,
+                    state.files_done + files,
+                    state.files_total,
+                )
+                self._report(self._state)

@@ -18,6 +18,7 @@ full index; peak memory <= 300 MB. Results go to ``benchmarks/results/index.json
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _moto import start_moto
+from assetlake.store.loopback import moto_server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "index.json"
 BUCKET = "bench-index"
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = [100] if args.quick else [1000, 5000]
     repeats = 1 if args.quick else 2
 
-    server, endpoint = start_moto()
+    server = contextlib.ExitStack()  # the moto server process, ended with it
+    endpoint = server.enter_context(moto_server(own_process=True))
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint,
@@ -221,8 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results.append(result)
             print(json.dumps(result), file=sys.stderr)
     finally:
-        server.terminate()
-        server.wait()
+        server.close()
     report = {
         "benchmark": "index",
         "quick": args.quick,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from _moto import start_moto
+from assetlake.store.loopback import moto_server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "populate.json"
 TARGETS = {"overhead_ratio": 1.2, "speedup_2_workers": 1.6, "todo_s": 1.0}
@@ -207,7 +208,8 @@ def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
     )
-    server, endpoint = start_moto()
+    server = contextlib.ExitStack()  # the moto server process, ended with it
+    endpoint = server.enter_context(moto_server(own_process=True))
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="bench",
@@ -229,8 +231,7 @@ def main() -> None:
                 "todo": todo_computation(10_000 if options.quick else 100_000),
             }
     finally:
-        server.kill()
-        server.wait()
+        server.close()
     report["targets_met"] = {
         "overhead_ratio": report["overhead"]["ratio"] <= TARGETS["overhead_ratio"],
         "speedup_2_workers": report["scaling"]["speedup_2_workers"] >= TARGETS["speedup_2_workers"],

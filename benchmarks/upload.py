@@ -15,6 +15,7 @@ contender's ratio to the best baseline (MB/s) and its client CPU seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from _moto import start_moto
+from assetlake.store.loopback import moto_server
 
 MiB = 1 << 20
 WORKERS = 16
@@ -67,7 +68,7 @@ def _assetlake(folder: Path, prefix: str, files: list[Path]):
     from assetlake.upload import upload_folder
 
     store = open_store(f"s3://{BUCKET}", max_workers=WORKERS)  # as boto3's max_concurrency
-    return lambda: upload_folder(folder, store, progress=False, workers=WORKERS)
+    return lambda: upload_folder(folder, store, workers=WORKERS)
 
 
 def _boto3(folder: Path, prefix: str, files: list[Path]):
@@ -170,7 +171,8 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def benchmark(quick: bool, repeats: int, only: str | None = None) -> dict[str, object]:
-    server, endpoint = start_moto()
+    server = contextlib.ExitStack()  # the moto server process, ended with it
+    endpoint = server.enter_context(moto_server(own_process=True))
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="bench",
@@ -218,8 +220,7 @@ def benchmark(quick: bool, repeats: int, only: str | None = None) -> dict[str, o
                 shapes[label] = summary
                 shutil.rmtree(data)
     finally:
-        server.terminate()
-        server.wait()
+        server.close()
     return {
         "machine": {
             "platform": platform.platform(),

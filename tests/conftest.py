@@ -1,6 +1,6 @@
 """Shared fixtures: a real moto S3 server on loopback, lakes on both backends, a CLI runner.
 
-Each pytest worker process starts one ``ThreadedMotoServer`` and talks to it over HTTP through
+Each pytest worker process starts one moto server (``assetlake.store.loopback``, as the demo does) and talks to it over HTTP through
 ``AWS_ENDPOINT_URL``, exactly as boto3, s3fs and an analyst's notebook would. State is reset
 between tests with moto's ``/moto-api/reset``.
 """
@@ -32,15 +32,11 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ASSETLAKE_LAKE"):
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """The endpoint URL of a moto S3 server on 127.0.0.1, one per test process."""
-    from moto.server import ThreadedMotoServer
+    from assetlake.store.loopback import moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        yield endpoint
 
 
 @pytest.fixture

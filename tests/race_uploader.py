@@ -10,7 +10,7 @@ from assetlake.upload import upload_folder
 for line in sys.stdin:
     lake, folder = line.rstrip("\n").split("\t")
     try:
-        upload_folder(Path(folder), lake, workers=4, progress=False)
+        upload_folder(Path(folder), lake, workers=4)
         print("committed", flush=True)
     except AssetLakeError as error:
         print(f"{type(error).__name__}: {error}", flush=True)

@@ -8,7 +8,7 @@ import pytest
 from assetlake import __version__
 from assetlake.cli import COMMANDS
 from assetlake.cli import cli as root
-from assetlake.cli.options import format_size
+from assetlake.units import format_size
 
 
 def leaf_commands() -> list[tuple[str, click.Command]]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 from assetlake.catalogue import Catalogue
 from assetlake.naming import parse_name
@@ -66,22 +69,31 @@ def test_demo_on_a_local_lake(cli, tmp_path: Path) -> None:
 
 
 def test_demo_on_loopback_s3_keeps_the_lake_up_for_other_processes(tmp_path: Path) -> None:
+    """Synchronised on the demo's own lines: it is ready once it prints its exports. Waits are
+    bounded only as guards against a hang, generous for a busy machine; the demo's process group
+    is ended whatever happens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ASSETLAKE_"))}
     env["ASSETLAKE_CACHE"] = str(tmp_path / "cache")
+    errors = (tmp_path / "demo.err").open("w")  # a file: a full stderr pipe cannot block it
     demo = subprocess.Popen(
         [sys.executable, "-c", "from assetlake.cli import main; main()", "demo", "--keep"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
         env=env,
+        start_new_session=True,
     )
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(demo.stdout, lines), daemon=True)
+    reader.start()
     try:
-        out = ""
-        for line in demo.stdout:
+        out, exports = "", None
+        while exports is None:
+            line = lines.get(timeout=GUARD)
+            assert line is not None, f"demo ended before its exports:\n{out}{_text(errors)}"
             out += line
             if line.startswith("  export "):
                 exports = dict(item.split("=", 1) for item in shlex.split(line)[1:])
-                break
         check_output(out)
         assert re.search(r"moto S3 server on http://127\.0\.0\.1:\d+", out)
         query = subprocess.run(
@@ -98,12 +110,46 @@ def test_demo_on_loopback_s3_keeps_the_lake_up_for_other_processes(tmp_path: Pat
             capture_output=True,
             text=True,
             env={**env, **exports},
-            timeout=60,
+            timeout=GUARD,
         )
         assert query.returncode == 0, query.stderr
         names = query.stdout.split()
         assert len(names) == 3 and all(n.startswith("SPIM_620104_") for n in names)
         assert Catalogue(Path(env["ASSETLAKE_CACHE"]).glob("*.sqlite").__next__()).count() == 14
-    finally:
         demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=30)
+        assert demo.wait(timeout=GUARD) == 0, _text(errors)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+        reader.join(timeout=GUARD)
+        errors.close()
+
+
+#: Longest wait for any one event of a demo subprocess; only reached if it hangs.
+GUARD = 600
+
+
+def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _text(errors: IO[str]) -> str:
+    errors.flush()
+    return Path(errors.name).read_text()
+
+
+def test_the_demo_module_never_imports_the_cli() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, assetlake.demo; print(sorted(m for m in sys.modules if 'assetlake.cli' in m))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr

@@ -205,7 +205,7 @@ def test_validate_and_upload_refuse_what_the_indexer_would(
     assert problem.message.startswith(message)
     assert not report.ok
     with pytest.raises(MetadataError):
-        upload_folder(folder, local_lake, progress=False)
+        upload_folder(folder, local_lake)
     assert list(Path(local_lake).iterdir()) == []
 
 

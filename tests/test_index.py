@@ -416,8 +416,8 @@ def test_index_cli_bad_inputs(
 def test_uploaded_assets_are_indexed_valid(lake: str, catalogue: Catalogue, tmp_path: Path) -> None:
     raw = make_raw_asset(tmp_path / "staging")
     derived = make_derived_asset(tmp_path / "staging", raw.name, label="sorted")
-    upload_folder(raw, lake, progress=False)
-    upload_folder(derived, lake, progress=False)
+    upload_folder(raw, lake)
+    upload_folder(derived, lake)
     store = open_store(lake)
 
     assert (

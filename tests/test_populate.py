@@ -31,7 +31,7 @@ def commit_sessions(lake: str, parent: Path, subjects: list[str], start: int = 0
         folder = make_raw_asset(
             parent, subject_id=subject, acquired=ACQUIRED + timedelta(hours=hour)
         )
-        names.append(upload_folder(folder, lake, progress=False).name)
+        names.append(upload_folder(folder, lake).name)
     return names
 
 

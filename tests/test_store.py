@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import base64
+import errno
+import json
 import os
+import re
+import signal
+import subprocess
+import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from assetlake.catalogue.publish import publish_catalogue
 
+from assetlake.asset import CLAIM, COMMIT
+from assetlake.catalogue import Catalogue
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
+from assetlake.index import index_lake
 from assetlake.store import RESERVED_PREFIX, normalise_lake_url, open_store, sha256_file
+from tests.factories import make_raw_asset
+
+ASSET = "ecephys_654321_2023-05-04_10-11-12"
+SECRET = "SECRET-TOKEN-0123456789"
+UNSAFE = re.escape("an empty, '.' or '..' part")
 
 
 def test_put_is_create_only(lake: str) -> None:
@@ -136,3 +152,182 @@ def test_a_file_that_shrinks_while_uploading_is_refused_and_leaves_nothing(
     assert store.head("x/shrinking.bin") is None
     client = store.client  # type: ignore[attr-defined]
     assert "Uploads" not in client.list_multipart_uploads(Bucket=store.bucket)  # aborted
+
+
+# -- a lake is never inside an asset, and no key leaves the lake ---------------------------------
+@pytest.mark.parametrize("marker", [COMMIT, CLAIM, "data_description.json"])
+def test_a_lake_inside_an_asset_is_refused(lake: str, marker: str) -> None:
+    store = open_store(lake)
+    store.put(f"{ASSET}/{marker}", b"{}")
+    store.put(f"foreign/{marker}", b"{}")  # not an asset name: found by its marker
+    for inside in (f"{lake}/{ASSET}", f"{lake}/{ASSET}/sub"):
+        with pytest.raises(UsageError, match=f"{ASSET} is an asset name, and a lake cannot be"):
+            open_store(inside)
+    for inside in (f"{lake}/foreign", f"{lake}/foreign/deeper/still"):
+        with pytest.raises(
+            LakeError,
+            match=rf"foreign is an asset \(it holds {re.escape(marker)}\), so this is not a lake root",
+        ):
+            inside_store = open_store(inside)
+            inside_store.create()
+            inside_store.check()
+    store.check()  # the lake's own root is fine
+
+
+def test_upload_to_a_lake_inside_an_asset_writes_nothing(
+    s3_lake: str, tmp_path: Path, cli: Any
+) -> None:
+    folder = make_raw_asset(tmp_path / "a")
+    assert cli("upload", folder, "--lake", s3_lake).code == 0
+    before = sorted(info.key for info in open_store(s3_lake).list(""))
+    other = make_raw_asset(tmp_path / "b", subject_id="654321")
+    result = cli("upload", other, "--lake", f"{s3_lake}/{folder.name}")
+    assert result.code == 2 and result.out == "" and result.err.count("\n") == 1
+    assert f"{folder.name} is an asset name" in result.err
+    assert sorted(info.key for info in open_store(s3_lake).list("")) == before
+
+
+@pytest.mark.parametrize(
+    "url", ["file://", "s3://bucket/../up", "s3://bucket/a/./b", "s3://b/a//b"]
+)
+def test_lake_urls_that_name_no_folder_or_climb_out_are_refused(url: str, cli: Any) -> None:
+    with pytest.raises(UsageError, match=f"no folder path|{UNSAFE}"):
+        open_store(url)
+    result = cli("index", "--lake", url)
+    assert result.code == 2 and result.err.count("\n") == 1 and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("key", ["../x", "a/../../x", "a//b", "/abs", "a/./b", ""])
+def test_keys_that_could_leave_the_lake_are_refused(lake: str, key: str) -> None:
+    store = open_store(lake)
+    with pytest.raises(UsageError, match=UNSAFE):
+        store.put(key, b"x")
+    with pytest.raises(UsageError, match=UNSAFE):
+        store.get(key)
+    with pytest.raises(UsageError, match=UNSAFE):
+        list(store.list("../"))
+
+
+def test_an_invalid_bucket_name_is_one_line_that_does_not_blame_the_network(
+    cli: Any, moto_server: str
+) -> None:
+    result = cli("index", "--lake", "s3://Bad_Bucket!")
+    assert result.code == 2 and result.out == ""
+    assert result.err == (
+        "assetlake: error: lake 's3://Bad_Bucket!': 'Bad_Bucket!' is not a valid bucket name "
+        "(letters, digits, '.' and '-', starting and ending with a letter or digit); fix --lake\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "the file system is read-only")],
+)
+def test_a_full_or_read_only_local_lake_is_one_clear_line(
+    local_lake: str,
+    tmp_path: Path,
+    cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    says: str,
+) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", fail)  # the step that makes every local object visible
+    store = open_store(local_lake)
+    with pytest.raises(LakeError, match=f"cannot write: {says}"):
+        store.put("a_b/x", b"1")
+    result = cli("upload", make_raw_asset(tmp_path / "a"), "--lake", local_lake)
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert f"cannot write: {says}" in result.err and "unexpected" not in result.err
+
+
+# -- a local lake: links and special files are not objects -----------------------------------------
+def foreign_asset(lake: Path) -> Path:
+    """A foreign AIND-style asset folder (no commit), as other tools leave them."""
+    folder = lake / ASSET
+    folder.mkdir(parents=True)
+    description = {"name": ASSET, "modality": ["ecephys"], "subject_id": "654321"}
+    (folder / "data_description.json").write_text(json.dumps(description))
+    return folder
+
+
+def test_a_local_lake_never_follows_links_out_of_it(local_lake: str, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "credentials.json"
+    secret.write_text(json.dumps({"session_start_time": "2023-05-04T10:11:12", "token": SECRET}))
+    folder = foreign_asset(Path(local_lake))
+    (folder / "session.json").symlink_to(secret)  # a sidecar that is a link to a secret
+    (folder / "ecephys").symlink_to(outside, target_is_directory=True)  # a linked data folder
+    (Path(local_lake) / "ecephys_654321_2023-05-05_10-11-12").symlink_to(outside)  # linked asset
+
+    store = open_store(local_lake)
+    assert [info.key for info in store.list(f"{ASSET}/")] == [f"{ASSET}/data_description.json"]
+    assert store.list_dirs() == [ASSET]
+    assert store.get(f"{ASSET}/session.json") is None
+    assert store.head(f"{ASSET}/session.json") is None
+    assert store.get(f"{ASSET}/ecephys/credentials.json") is None
+    assert list(store.list(f"{ASSET}/ecephys/")) == []
+    with pytest.raises(FileNotFoundError):
+        store.open(f"{ASSET}/session.json")
+    with pytest.raises(LakeError, match="symbolic link; the lake never writes through links"):
+        store.put(f"{ASSET}/ecephys/planted.txt", b"x")
+    assert not (outside / "planted.txt").exists()
+
+    catalogue_file = tmp_path / "c.sqlite"
+    with Catalogue(catalogue_file) as catalogue:
+        index_lake(store, catalogue)
+        record = catalogue.get(ASSET)
+        assert record is not None and "session" not in record.metadata
+        publish_catalogue(catalogue, store)
+    assert SECRET.encode() not in catalogue_file.read_bytes()
+    published = list(store.list(RESERVED_PREFIX))
+    assert any(info.key.endswith(".parquet") for info in published)
+    assert not any(SECRET.encode() in (store.get(info.key) or b"") for info in published)
+
+
+def test_index_of_a_local_lake_with_a_fifo_finishes(local_lake: str, tmp_path: Path) -> None:
+    """A FIFO would block an open() forever (and Ctrl-C with it): the store never opens one."""
+    folder = foreign_asset(Path(local_lake))
+    os.mkfifo(folder / "subject.json")
+    os.mkfifo(Path(local_lake) / "stray-fifo")
+    assert [info.key for info in open_store(local_lake).list("")] == [
+        f"{ASSET}/data_description.json"
+    ]
+    command = [sys.executable, "-c", "from assetlake.cli import main; main()", "index"]
+    index = subprocess.Popen(
+        [*command, "--lake", local_lake, "--catalogue", str(tmp_path / "c.sqlite")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = index.communicate(timeout=300)  # a guard against a hang, not a speed limit
+        assert index.returncode == 0, err
+        assert out.startswith("indexed 1 new, removed 0, 1 total (")
+    finally:
+        if index.poll() is None:
+            os.killpg(index.pid, signal.SIGKILL)
+            index.wait()
+
+
+def test_an_upload_refuses_a_file_link_and_writes_nothing(
+    lake: str, tmp_path: Path, cli: Any
+) -> None:
+    """Refused with one line, not stored as a link: a link to /etc/passwd or a credentials file
+    must never put that file in the bucket."""
+    secret = tmp_path / "credentials"
+    secret.write_text(SECRET)
+    folder = make_raw_asset(tmp_path / "a")
+    link = folder / "ecephys.zarr" / "leak.txt"
+    link.symlink_to(secret)
+    result = cli("upload", folder, "--lake", lake)
+    assert result.code == 2 and result.out == ""
+    assert result.err == (
+        f"assetlake: error: {link}: is a symbolic link, and uploads never follow links; copy the "
+        "file it points to into the asset folder instead\n"
+    )
+    assert list(open_store(lake).list("")) == []

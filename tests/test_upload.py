@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import make_derived_asset, make_raw_asset
@@ -20,7 +21,7 @@ from assetlake.errors import (
     MetadataError,
 )
 from assetlake.store import Store, open_store, sha256_file
-from assetlake.upload import committed, upload_folder
+from assetlake.upload import UploadProgress, committed, upload_folder
 from assetlake.verify import verify_asset
 
 
@@ -249,13 +250,29 @@ def test_racing_different_uploads_commit_one_of_them(lake: str, tmp_path: Path) 
 
 
 def test_progress_bar_only_when_asked(
-    local_lake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    local_lake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cli: Any
 ) -> None:
     upload_folder(make_raw_asset(tmp_path / "a"), local_lake)
     assert capsys.readouterr().err == ""
     folder = make_raw_asset(tmp_path / "b", subject_id="654321")
-    upload_folder(folder, local_lake, progress=True)
-    err = capsys.readouterr().err
+    err = cli("upload", folder, "--lake", local_lake, "--progress").err
     assert (
         folder.name in err and f"{len(local_files(folder))}/{len(local_files(folder))} files" in err
     )
+
+
+def test_the_library_reports_progress_to_a_callback_and_never_draws(
+    local_lake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = make_raw_asset(tmp_path / "a")
+    reports: list[UploadProgress] = []
+    result = upload_folder(folder, local_lake, progress=reports.append)
+    assert capsys.readouterr() == ("", "")
+    last = reports[-1]
+    assert (last.name, last.files_done, last.files_total) == (
+        result.name,
+        result.uploaded,
+        result.uploaded,
+    )
+    assert last.bytes_done == last.bytes_total == result.bytes_uploaded
+    assert [r.bytes_done for r in reports] == sorted(r.bytes_done for r in reports)

@@ -17,8 +17,8 @@ from faults import FaultProxy, Match, Request
 from moto.core.authorization import enable_iam_authentication
 
 from assetlake.asset import CLAIM
-from assetlake.cli.options import format_size
 from assetlake.store import Store, open_store
+from assetlake.units import format_size
 from assetlake.upload import committed
 from assetlake.verify import verify_asset
 

@@ -9,9 +9,9 @@ import pytest
 from factories import make_raw_asset
 
 from assetlake.asset import CLAIM, COMMIT, MANIFEST
-from assetlake.cli.options import format_size
 from assetlake.errors import AssetNotFoundError, IntegrityError
 from assetlake.store import open_store
+from assetlake.units import format_size
 from assetlake.upload import upload_folder
 from assetlake.verify import Changed, verify_asset
 

@@ -238,7 +238,7 @@ def test_a_refresh_indexes_new_assets(local_lake: str, tmp_path: Path) -> None:
     web_lake = build_lake(local_lake, tmp_path)
     site = web_lake.site()
     folder = make_raw_asset(tmp_path / "later", subject_id="4242")
-    upload_folder(folder, local_lake, progress=False)
+    upload_folder(folder, local_lake)
     site.refresh()
     with TestClient(create_app(site)) as client:
         assert client.get(f"/api/assets/{folder.name}").status_code == 200
@@ -268,7 +268,7 @@ def test_serve_says_where_it_listens_and_serves(catalogue_file: Path, tmp_path: 
 
 def test_serve_indexes_its_lake_on_start(local_lake: str, tmp_path: Path) -> None:
     folder = make_raw_asset(tmp_path / "staging", subject_id="4242")
-    upload_folder(folder, local_lake, progress=False)
+    upload_folder(folder, local_lake)
     env = {**os.environ, "ASSETLAKE_CACHE": str(tmp_path / "cache")}
     command = [str(Path(sys.executable).parent / "assetlake"), "serve", "--lake", local_lake,
                "--port", "0", "--refresh", "0"]  # fmt: skip

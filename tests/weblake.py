@@ -75,17 +75,17 @@ def build_lake(lake: str, work: Path) -> WebLake:
         folder = make_raw_asset(
             staging, modality=modality, subject_id=subject, acquired=acquired, with_data=True
         )
-        upload_folder(folder, lake, progress=False)
+        upload_folder(folder, lake)
         raw.append(folder.name)
     spikes = make_derived_asset(staging, raw[0], label="spikes")
     (spikes / "figures").mkdir()
     (spikes / "figures" / "raster.png").write_bytes(png(64, 32))
-    upload_folder(spikes, lake, progress=False)
+    upload_folder(spikes, lake)
     rates = make_derived_asset(
         staging, spikes.name, label="rates", created=datetime(2024, 3, 3, 8, tzinfo=PACIFIC)
     )
     (rates / "rates.png").write_bytes(png(48, 48))
-    upload_folder(rates, lake, progress=False)
+    upload_folder(rates, lake)
     put_hostile(lake)
     catalogue = work / "site.sqlite"
     with Catalogue(catalogue) as cat:

@@ -3,7 +3,8 @@
 Each command lives in ``cmd_<name>.py``, imports only click and the standard library at the top,
 and imports heavy libraries inside its function, so ``assetlake find`` starts in milliseconds.
 Library errors become one line on stderr and an exit code; nothing prints a traceback unless
-``ASSETLAKE_DEBUG=1``.
+``ASSETLAKE_DEBUG=1``. Everything written, results and errors alike, goes through the one
+sanitiser in :mod:`assetlake.cli.output`, so no value from a lake can control the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import click
 
 from assetlake import __version__
+from assetlake.cli.output import one_line, sanitised_output
 from assetlake.errors import AssetLakeError
 
 COMMANDS = (
@@ -67,6 +69,11 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every failure into one line and an exit code."""
+    with sanitised_output():
+        _run(argv)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         # Without standalone mode click returns ctx.exit()'s code instead of raising it.
         code = cli.main(args=argv, prog_name="assetlake", standalone_mode=False)
@@ -94,5 +101,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(message, err=True)
+    click.echo(one_line(message), err=True)  # one line, whatever a value in it holds
     sys.exit(code)

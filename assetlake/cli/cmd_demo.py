@@ -52,7 +52,8 @@ def command(lake: str | None, keep: bool, serve: bool) -> None:
     from assetlake.errors import AssetLakeError
 
     def run(args: list[str]) -> int:
-        click.echo(click.style(f"   $ assetlake {shlex.join(args)}", bold=True))
+        # Plain text: every byte written passes the sanitiser (cli/output.py), which shows escapes.
+        click.echo(f"   $ assetlake {shlex.join(args)}")
         try:
             return cli.main(args=args, prog_name="assetlake", standalone_mode=False) or 0
         except AssetLakeError as error:

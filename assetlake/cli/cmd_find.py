@@ -13,6 +13,7 @@ import click
 from assetlake.catalogue.query import Query
 from assetlake.catalogue.record import Level
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
+from assetlake.cli.output import one_line
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -36,7 +37,7 @@ def _row(record: Record) -> tuple[str, ...]:
 
 def format_table(records: list[Record]) -> str:
     """Plain aligned columns, the same on a terminal and in a pipe."""
-    rows = [TABLE_COLUMNS, *(_row(r) for r in records)]
+    rows = [TABLE_COLUMNS, *(tuple(map(one_line, _row(r))) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

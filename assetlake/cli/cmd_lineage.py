@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assetlake.cli.options import catalogue_option, json_option, lake_option, open_catalogue
+from assetlake.cli.output import one_line
 
 if TYPE_CHECKING:
     from assetlake.catalogue import LineageNode
@@ -19,7 +20,7 @@ def render_tree(node: LineageNode, mark: str, depth: int = 0) -> list[str]:
     flags = " *" if node.name == mark else ""
     if not node.known:
         flags += " (not in the catalogue)"
-    lines = [f"{'  ' * depth}{node.name}{flags}"]
+    lines = [f"{'  ' * depth}{one_line(node.name)}{flags}"]
     for child in node.children:
         lines += render_tree(child, mark, depth + 1)
     return lines

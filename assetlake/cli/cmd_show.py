@@ -9,11 +9,12 @@ import click
 
 from assetlake.cli.options import (
     catalogue_option,
-    format_size,
     json_option,
     lake_option,
     open_catalogue,
 )
+from assetlake.cli.output import one_line
+from assetlake.units import format_size
 
 
 @click.command("show")
@@ -61,16 +62,17 @@ def command(name: str, as_json: bool, lake: str | None, catalogue_file: Path | N
     )
     for label, value in fields:
         if value:
-            click.echo(f"{label:<13} {value}")
+            click.echo(f"{label:<13} {one_line(value)}")
     click.echo(f"files         {record.objects} objects, {format_size(record.size)}")
     for entry in record.contents:
         click.echo(
-            f"  {entry.get('path', '')}  {entry.get('format', '')}  "
+            f"  {one_line(entry.get('path', ''))}  {one_line(entry.get('format', ''))}  "
             f"{format_size(int(entry.get('size', 0)))}  {entry.get('objects', 0)} objects"
         )
     for problem in record.problems:
         where = f"{problem.get('file', '')}:{problem.get('path', '')}".rstrip(":")
-        click.echo(f"  {problem.get('severity', 'error')}: {where}: {problem.get('message', '')}")
+        message = f"{problem.get('severity', 'error')}: {where}: {problem.get('message', '')}"
+        click.echo(f"  {one_line(message)}")
     if lineage.ancestors:
         click.echo("derived from  " + " <- ".join(reversed(lineage.ancestors)))
     for child in derived:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
 
-from assetlake.cli.options import format_size, lake_option
+from assetlake.cli.options import lake_option
+from assetlake.cli.output import one_line
+from assetlake.units import format_size
 
 
 @click.command("upload")
@@ -40,16 +44,19 @@ def command(
       assetlake upload ecephys_123456_2024-03-01_14-05-09 --lake s3://my-lab-data
       assetlake upload SESSION --lake s3://my-lab-data --dry-run
     """
+    from assetlake.cli.progress import ProgressBar
     from assetlake.errors import MetadataError
     from assetlake.store import open_store
     from assetlake.upload import upload_folder
 
     store = open_store(lake)
+    show = sys.stderr.isatty() if progress is None else progress
     try:
-        result = upload_folder(path, store, dry_run=dry_run, progress=progress, workers=workers)
+        with ProgressBar() if show else contextlib.nullcontext() as bar:
+            result = upload_folder(path, store, dry_run=dry_run, progress=bar, workers=workers)
     except MetadataError as error:
         for problem in error.problems:
-            click.echo(str(problem), err=True)
+            click.echo(one_line(problem), err=True)
         raise
     except (KeyboardInterrupt, click.Abort):
         click.echo(

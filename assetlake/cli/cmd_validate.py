@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from assetlake.cli.options import json_option
+from assetlake.cli.output import one_line
 
 
 @click.command("validate")
@@ -35,7 +36,7 @@ def command(path: Path, as_json: bool) -> None:
     else:
         click.echo(f"valid: {name}" if report.ok else f"invalid: {name} ({counted})")
         for problem in report.problems:
-            click.echo(str(problem))
+            click.echo(one_line(problem))
     if not report.ok:
         raise MetadataError(
             f"asset folder {name} is invalid ({counted}); fix them and run assetlake validate again",

@@ -6,7 +6,9 @@ import json
 
 import click
 
-from assetlake.cli.options import format_size, json_option, lake_option
+from assetlake.cli.options import json_option, lake_option
+from assetlake.cli.output import one_line
+from assetlake.units import format_size
 
 
 @click.command("verify")
@@ -33,7 +35,7 @@ def command(name: str, lake: str | None, as_json: bool) -> None:
         click.echo(f"intact: {name} ({report.checked} objects, {format_size(report.size)})")
     else:
         for line in report.problems():
-            click.echo(line)
+            click.echo(one_line(line))
     if not report.ok:
         count = len(report.problems())
         raise IntegrityError(

@@ -50,13 +50,3 @@ def open_catalogue(catalogue_file: Path | None, lake: str | None) -> Catalogue:
 
     path = ensure_catalogue(lake, default_catalogue_path(lake))
     return Catalogue(path, readonly=True)
-
-
-def format_size(count: int) -> str:
-    """Bytes in decimal units, as S3 consoles and ``du --si`` show them: ``30.2 kB``."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000:
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
-from assetlake.errors import UsageError
+from assetlake.asset import CLAIM, COMMIT
+from assetlake.errors import LakeError, UsageError
 
 #: Top-level prefix owned by assetlake itself; it has no '_', so no asset name can take it.
 RESERVED_PREFIX = "assetlake-catalogue/"
@@ -29,6 +30,9 @@ RESERVED_PREFIXES = (RESERVED_PREFIX, JOBS_PREFIX)
 BLOCK = 8 << 20
 
 ProgressCallback = Callable[[int], None]
+#: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
+#: asset's description); a lake root is never inside such a folder.
+ASSET_MARKERS = (COMMIT, CLAIM, "data_description.json")
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,16 @@ class Store(ABC):
     def get_many(
         self, keys: Iterable[str], workers: int = 32
     ) -> Iterator[tuple[str, bytes | None]]:
-        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive."""
-        with ThreadPoolExecutor(workers) as pool:
+        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive.
+        On Ctrl-C or any failure it cancels what has not started and does not wait for the rest,
+        so an interrupt is never held up by a slow read."""
+        pool = ThreadPoolExecutor(workers)
+        try:
             futures = {pool.submit(self.get, key): key for key in keys}
             for future in as_completed(futures):
                 yield futures.pop(future), future.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def sha256(self, key: str) -> str | None:
         """Re-read an object and hash it (what ``verify`` trusts); None when it is missing."""
@@ -135,6 +144,53 @@ class Store(ABC):
         if overwrite and not key.startswith(RESERVED_PREFIXES):
             raise UsageError(f"refusing to overwrite {key!r}: assets in a lake are immutable")
 
+    def _inside_asset(self, folder: str, marker: str) -> LakeError:
+        """The error for a lake whose root is, or is inside, the asset ``folder``: writing there
+        would put a new asset inside an immutable one."""
+        return LakeError(
+            f"lake {self.url}: {folder} is an asset (it holds {marker}), so this is not a lake "
+            "root; give the lake's own root"
+        )
+
+
+def plain_key(key: str) -> bool:
+    """Whether every '/'-separated part of ``key`` is a plain name: a key with an empty, '.' or
+    '..' part could name something outside its asset (or the lake) on a file system, and no
+    object assetlake writes has one."""
+    return not any(part in ("", ".", "..") for part in key.split("/"))
+
+
+def safe_key(key: str) -> str:
+    """``key`` unchanged if it is :func:`plain_key`, else a UsageError naming it."""
+    if not plain_key(key):
+        raise UsageError(
+            f"object key {key!r}: has an empty, '.' or '..' part; keys are plain relative paths"
+        )
+    return key
+
+
+def safe_prefix(prefix: str) -> str:
+    """A listing prefix unchanged: empty, or a :func:`plain_key` with an optional trailing '/'."""
+    if prefix:
+        safe_key(prefix.removesuffix("/"))
+    return prefix
+
+
+def _refuse_asset_names(url: str, parts: Iterable[str]) -> None:
+    """Refuse a lake URL with a part that is an asset name (pasted from ``find --format urls``)."""
+    from assetlake.errors import InvalidNameError
+    from assetlake.naming import parse_name
+
+    for part in parts:
+        try:
+            parse_name(part)
+        except InvalidNameError:
+            continue
+        raise UsageError(
+            f"lake {url!r}: {part} is an asset name, and a lake cannot be inside an asset; give "
+            "the lake's root (the URL up to the asset's name)"
+        )
+
 
 def open_store(url: str | None, **options: Any) -> Store:
     """The store for a lake URL: ``s3://bucket[/prefix]``, ``file:///path`` or a local path
@@ -146,6 +202,13 @@ def open_store(url: str | None, **options: Any) -> Store:
     if url.startswith("s3://"):
         from assetlake.store._s3 import S3Store
 
+        prefix = url.removeprefix("s3://").partition("/")[2].strip("/")
+        if prefix and not plain_key(prefix):
+            raise UsageError(
+                f"lake {url!r}: the prefix has an empty, '.' or '..' part; use s3://bucket[/prefix] "
+                "with plain folder names"
+            )
+        _refuse_asset_names(url, prefix.split("/") if prefix else ())
         return S3Store(url, **options)
     if "://" in url and not url.startswith("file://"):
         scheme = url.split("://", 1)[0]
@@ -154,7 +217,13 @@ def open_store(url: str | None, **options: Any) -> Store:
         )
     from assetlake.store._local import LocalStore
 
-    return LocalStore(unquote(url.removeprefix("file://")) if url.startswith("file://") else url)
+    path = unquote(url.removeprefix("file://")) if url.startswith("file://") else url
+    if not path:
+        raise UsageError(
+            f"lake {url!r}: no folder path; use file:///absolute/path or a plain folder path"
+        )
+    _refuse_asset_names(url, Path(path).expanduser().absolute().parts)
+    return LocalStore(path)
 
 
 def normalise_lake_url(url: str) -> str:

@@ -1,10 +1,18 @@
-"""A lake in a local folder: the embedded backend, with the same create-only rules as S3."""
+"""A lake in a local folder: the embedded backend, with the same create-only rules as S3.
+
+Only regular files are objects. A symbolic link, a FIFO, a socket or a device inside the lake is
+not an object: it is never listed, read or followed (a link in a foreign asset must not carry a
+credentials file into the catalogue, and opening a FIFO would block the crawl forever), exactly
+as if it were absent. Files are opened without following links and without blocking.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +20,27 @@ from typing import Any, BinaryIO
 
 from assetlake.asset import TMP_PREFIX as _TMP
 from assetlake.errors import LakeError, ObjectExistsError
-from assetlake.store import BLOCK, ObjectInfo, ProgressCallback, Store, sha256_file
+from assetlake.store import (
+    ASSET_MARKERS,
+    BLOCK,
+    ObjectInfo,
+    ProgressCallback,
+    Store,
+    safe_key,
+    safe_prefix,
+    sha256_file,
+)
+
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+#: What to do next for the write failures a lake folder can give.
+_WRITE_FAILURES = {
+    errno.ENOSPC: "the disk is full; free space (or move the lake) and run the same command again",
+    errno.EDQUOT: "the disk quota is exceeded; free space and run the same command again",
+    errno.EROFS: "the file system is read-only; use a writable lake folder",
+    errno.EACCES: "permission denied; check the folder's permissions",
+    errno.EPERM: "permission denied; check the folder's permissions",
+    errno.ENAMETOOLONG: "a file name is too long for this file system; shorten it",
+}
 
 
 class LocalStore(Store):
@@ -24,7 +52,13 @@ class LocalStore(Store):
         self.url = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*key.split("/"))
+        return self.root.joinpath(*safe_key(key).split("/"))
+
+    def _inside(self, folder: Path) -> bool:
+        """Whether ``folder`` (the root or under it) is reached with no link on the way, so that
+        nothing read or written through it can be outside the lake."""
+        parts = folder.relative_to(self.root).parts
+        return os.path.realpath(folder) == os.path.join(os.path.realpath(self.root), *parts)
 
     def check(self) -> None:
         if not self.root.is_dir():
@@ -33,45 +67,95 @@ class LocalStore(Store):
             )
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise LakeError(f"lake {self.root}: permission denied; check the folder's permissions")
+        for folder in (self.root, *self.root.parents):
+            for marker in ASSET_MARKERS:
+                if _regular(folder / marker):
+                    raise self._inside_asset(str(folder), marker)
 
     def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        with self._writing(""):
+            self.root.mkdir(parents=True, exist_ok=True)
 
-    def get(self, key: str) -> bytes | None:
+    def _fd(self, key: str) -> int | None:
+        """A descriptor of the object's regular file, or None when there is none (missing, a
+        link, a FIFO or other special file, or under a linked folder)."""
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
+            if not self._inside(path.parent):
+                return None
+            fd = os.open(path, _OPEN)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        except OSError as error:
+            if error.errno == errno.ELOOP:  # the last part is a link
+                return None
+            raise LakeError(f"object {self.url}/{key}: cannot be read ({error.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)
+        return fd
+
+    def get(self, key: str) -> bytes | None:
+        fd = self._fd(key)
+        if fd is None:
+            return None
+        with open(fd, "rb") as stream:
+            return stream.read()
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
-        return ObjectInfo(key, path.stat().st_size) if path.is_file() else None
+        if not self._inside(path.parent) or not _regular(path):
+            return None
+        return ObjectInfo(key, path.lstat().st_size)
 
     def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         self._check_writable(key, overwrite)
-        tmp = self._tmp(key)
-        tmp.write_bytes(data)
-        self._publish(tmp, key, overwrite)
+        with self._writing(key):
+            tmp = self._tmp(key)
+            try:
+                tmp.write_bytes(data)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            self._publish(tmp, key, overwrite)
 
     def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
         digest = hashlib.sha256()
-        tmp = self._tmp(key)
-        try:
-            with open(path, "rb") as src, open(tmp, "wb") as dst:
-                while block := src.read(BLOCK):
-                    digest.update(block)
-                    dst.write(block)
-                    if progress:
-                        progress(len(block))
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._publish(tmp, key, overwrite=False)
+        with self._writing(key):
+            tmp = self._tmp(key)
+            try:
+                with open(path, "rb") as src, open(tmp, "wb") as dst:
+                    while block := src.read(BLOCK):
+                        digest.update(block)
+                        dst.write(block)
+                        if progress:
+                            progress(len(block))
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            self._publish(tmp, key, overwrite=False)
         return digest.hexdigest()
+
+    @contextlib.contextmanager
+    def _writing(self, key: str) -> Iterator[None]:
+        """Turn a full disk, a read-only or forbidden folder into one line that says what to do."""
+        try:
+            yield
+        except OSError as error:
+            if isinstance(error, LakeError) or error.errno not in _WRITE_FAILURES:
+                raise
+            where = f"{self.url}/{key}" if key else self.url
+            raise LakeError(f"lake {where}: cannot write: {_WRITE_FAILURES[error.errno]}") from None
 
     def _tmp(self, key: str) -> Path:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if not self._inside(target.parent):
+            raise LakeError(
+                f"object {self.url}/{key}: a folder on its path is a symbolic link; the lake never "
+                "writes through links: remove the link"
+            )
         # Never longer than the target's name allows: the name itself may use all 255 bytes.
         return target.with_name(f"{_TMP}{uuid.uuid4().hex}")
 
@@ -88,17 +172,10 @@ class LocalStore(Store):
             tmp.unlink(missing_ok=True)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
-        for folder, dirs, files in os.walk(base):
-            dirs.sort()
-            rel = Path(folder).relative_to(self.root).as_posix()
-            for name in sorted(files):
-                key = name if rel == "." else f"{rel}/{name}"
-                if key.startswith(prefix) and not name.startswith(_TMP):
-                    try:
-                        yield ObjectInfo(key, os.stat(os.path.join(folder, name)).st_size)
-                    except FileNotFoundError:
-                        continue
+        base = self._path(safe_prefix(prefix).rsplit("/", 1)[0]) if "/" in prefix else self.root
+        if base != self.root and not self._inside(base):
+            return
+        yield from (info for info in _walk(base, self.root) if info.key.startswith(prefix))
 
     def swap(self, key: str, old: bytes, new: bytes) -> bool:
         target = self._path(key)
@@ -121,7 +198,9 @@ class LocalStore(Store):
         self._path(key).unlink(missing_ok=True)
 
     def leftovers(self, prefix: str) -> list[str]:
-        base = self._path(prefix.rstrip("/"))
+        base = self._path(safe_prefix(prefix).rstrip("/"))
+        if not self._inside(base):
+            return []
         found = []
         for folder, _dirs, files in os.walk(base):
             rel = Path(folder).relative_to(self.root).as_posix()
@@ -135,24 +214,65 @@ class LocalStore(Store):
         return len(found)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
+        folder = self._path(safe_prefix(prefix).removesuffix("/")) if prefix else self.root
         try:
-            with os.scandir(self._path(prefix) if prefix else self.root) as entries:
-                return sorted(e.name for e in entries if e.is_dir())
-        except FileNotFoundError:
+            if not self._inside(folder):
+                return []
+            with os.scandir(folder) as entries:
+                return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
             return []
 
     def open(self, key: str) -> BinaryIO:
-        return open(self._path(key), "rb")
+        fd = self._fd(key)
+        if fd is None:
+            raise FileNotFoundError(f"{self.url}/{key}")
+        return open(fd, "rb")
 
     def same_content(self, info: ObjectInfo, path: Path) -> bool:
-        stored = self._path(info.key)
-        if stored.stat().st_size != path.stat().st_size:
+        stored = self.head(info.key)
+        if stored is None or stored.size != path.stat().st_size:
             return False
-        return sha256_file(stored) == sha256_file(path)
+        return self.sha256(info.key) == sha256_file(path)
 
     @property
     def storage_options(self) -> dict[str, Any]:
         return {}
 
     def fsspec_url(self, key: str = "") -> str:
-        return str(self._path(key)) if key else str(self.root)
+        return str(self._path(safe_prefix(key).removesuffix("/"))) if key else str(self.root)
+
+
+def _regular(path: Path) -> bool:
+    """Whether ``path`` itself (not what a link points to) is a regular file."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _walk(folder: Path, root: Path) -> Iterator[ObjectInfo]:
+    """Regular files under ``folder`` in key order, never entering linked folders."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError:  # gone or unreadable meanwhile, as os.walk treats it
+        return
+    rel = folder.relative_to(root).as_posix()
+    files, dirs = [], []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(entry)
+            elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(_TMP):
+                files.append(entry)
+        except OSError:
+            continue
+    for entry in files:
+        try:
+            size = entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            continue
+        yield ObjectInfo(entry.name if rel == "." else f"{rel}/{entry.name}", size)
+    for entry in dirs:
+        yield from _walk(Path(entry.path), root)

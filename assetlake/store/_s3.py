@@ -13,6 +13,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import threading
 import zlib
 from collections.abc import Iterator
@@ -22,15 +23,31 @@ from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+)
 
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
-from assetlake.store import ObjectInfo, ProgressCallback, Store, normalise_lake_url
+from assetlake.store import (
+    ASSET_MARKERS,
+    ObjectInfo,
+    ProgressCallback,
+    Store,
+    normalise_lake_url,
+    plain_key,
+    safe_key,
+    safe_prefix,
+)
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
 MIN_PART = 5 * MiB
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+#: Bucket names S3 accepts (today's rule, plus the upper case and '_' of older us-east-1 buckets).
+_BUCKET = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,253}[A-Za-z0-9])?")
 
 
 def part_size_for(size: int, part_size: int) -> int:
@@ -64,6 +81,11 @@ class S3Store(Store):
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
             raise LakeError(f"lake {url!r}: no bucket name; use s3://bucket[/prefix]")
+        if not _BUCKET.fullmatch(bucket):
+            raise UsageError(
+                f"lake {url!r}: {bucket!r} is not a valid bucket name (letters, digits, '.' and '-', "
+                "starting and ending with a letter or digit); fix --lake"
+            )
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = normalise_lake_url(url)
@@ -82,7 +104,7 @@ class S3Store(Store):
 
     # -- helpers ---------------------------------------------------------------------------
     def _key(self, key: str) -> str:
-        return self.prefix + key
+        return self.prefix + safe_key(key)
 
     @contextlib.contextmanager
     def _errors(self, key: str = "") -> Iterator[None]:
@@ -105,6 +127,9 @@ class S3Store(Store):
                     "bucket policy"
                 ) from None
             raise LakeError(f"{where}: S3 error {code or status}: {error}") from None
+        except ParamValidationError as error:
+            reason = " ".join(str(error).split())
+            raise LakeError(f"{where}: S3 refused the request ({reason}); fix --lake") from None
         except NoCredentialsError:
             raise LakeError(
                 f"lake {self.url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
@@ -123,6 +148,13 @@ class S3Store(Store):
     def check(self) -> None:
         with self._errors():
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        parts = self.prefix.strip("/").split("/") if self.prefix else []
+        for depth in range(len(parts), 0, -1):
+            folder = "/".join(parts[:depth])
+            for marker in ASSET_MARKERS:
+                with self._errors(), contextlib.suppress(ClientError):
+                    self.client.head_object(Bucket=self.bucket, Key=f"{folder}/{marker}")
+                    raise self._inside_asset(f"s3://{self.bucket}/{folder}", marker)
 
     def create(self) -> None:
         with self._errors(), contextlib.suppress(self.client.exceptions.BucketAlreadyOwnedByYou):
@@ -270,13 +302,15 @@ class S3Store(Store):
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._key(prefix)
+            Bucket=self.bucket, Prefix=self.prefix + safe_prefix(prefix)
         )
         start = len(self.prefix)
         with self._errors(prefix):
             for page in pages:
                 for item in page.get("Contents", ()):
-                    yield ObjectInfo(item["Key"][start:], item["Size"], item["ETag"].strip('"'))
+                    key = item["Key"][start:]
+                    if plain_key(key):  # a key no file system could hold is no object of ours
+                        yield ObjectInfo(key, item["Size"], item["ETag"].strip('"'))
 
     def swap(self, key: str, old: bytes, new: bytes) -> bool:
         info = self.head(key)
@@ -302,7 +336,7 @@ class S3Store(Store):
 
     def _incomplete(self, prefix: str) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self._key(prefix)
+            Bucket=self.bucket, Prefix=self.prefix + safe_prefix(prefix)
         )
         with self._errors(prefix):
             for page in pages:
@@ -322,15 +356,16 @@ class S3Store(Store):
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._key(prefix), Delimiter="/"
+            Bucket=self.bucket, Prefix=self.prefix + safe_prefix(prefix), Delimiter="/"
         )
-        start = len(self._key(prefix))
+        start = len(self.prefix + prefix)
         with self._errors(prefix):
-            return [
-                common["Prefix"][start:].rstrip("/")
+            names = (
+                common["Prefix"][start:].removesuffix("/")
                 for page in pages
                 for common in page.get("CommonPrefixes", ())
-            ]
+            )
+            return [name for name in names if plain_key(name)]
 
     def open(self, key: str) -> BinaryIO:
         with self._errors(key):
@@ -360,7 +395,7 @@ class S3Store(Store):
         return {}
 
     def fsspec_url(self, key: str = "") -> str:
-        return f"s3://{self.bucket}/{self._key(key)}".rstrip("/")
+        return f"s3://{self.bucket}/{self.prefix}{safe_prefix(key)}".rstrip("/")
 
 
 class _FileSlice(io.RawIOBase):

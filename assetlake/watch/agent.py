@@ -335,7 +335,7 @@ class Agent:
         total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         self._progress.start(str(session.source), session.name, total, time.monotonic())
         try:
-            result = upload_folder(folder, self.store, progress=False, workers=self.config.workers)
+            result = upload_folder(folder, self.store, workers=self.config.workers)
         except AssetExistsError:
             return None
         except MetadataError as error:
