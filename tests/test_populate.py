@@ -159,7 +159,7 @@ def test_dry_run_and_the_local_process_pool(s3_lake: str, tmp_path: Path, cli) -
     assert dry.code == 0
     assert [line.split()[2] for line in dry.out.splitlines()[:-1]] == sources[:2]
     assert dry.out.splitlines()[-1] == "populate copy: 2 to do, 0 up to date (dry run: nothing ran)"
-    assert not open_store(s3_lake).head(JOBS_PREFIX) and outputs(s3_lake, "copy") == []
+    assert not list(open_store(s3_lake).list(JOBS_PREFIX)) and outputs(s3_lake, "copy") == []
     pooled = cli("populate", "pipeline_steps:copy", "--lake", s3_lake, "--workers", "2")
     assert pooled.code == 0, pooled.err
     assert (
