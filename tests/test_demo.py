@@ -28,7 +28,7 @@ def check_output(out: str) -> None:
     for step in STEPS:
         assert step in out
     committed = re.findall(r"^   \+ (\S+)", out, flags=re.MULTILINE)
-    kinds = [parse_name(name).kind.value for name in committed]
+    kinds = [parse_name(name).level.value for name in committed]
     assert kinds.count("raw") == 4 and kinds.count("derived") == 5
     assert "is already committed" in out and "assets are immutable" in out
     assert "indexed 9 new, removed 0, 9 total (0 invalid, 0 unverified)" in out

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assetlake.catalogue.query import Query
-from assetlake.catalogue.record import Level
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
+from assetlake.naming import Level
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
