@@ -3,6 +3,7 @@ figures with caching headers, the notice when the lake is gone, and ``assetlake 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -17,10 +18,10 @@ from starlette.testclient import TestClient
 from test_catalogue import RAW_A, RAW_B, SORTED, sample
 from weblake import HOSTILE, JS_LINK, WebLake, build_lake, png
 
-from assetlake.catalogue import Catalogue
+from assetlake.catalogue import Catalogue, Query
 from assetlake.upload import upload_folder
 from assetlake.web.app import create_app
-from assetlake.web.params import FILTERS, find_keywords
+from assetlake.web.params import parse_query
 from assetlake.web.site import Site
 
 
@@ -68,9 +69,9 @@ def test_api_search_prints_exactly_what_find_prints(
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.text == done.out
-    page = find_keywords(params)  # the Python API, given the keywords the site parsed
+    query = parse_query(params)  # the Python API, given the query the site parsed
     with Catalogue(catalogue_file, readonly=True) as cat:
-        python = [r.without_metadata() for r in cat.find(**page.keywords, limit=page.limit)]
+        python = [r.without_metadata() for r in cat.find(query)]
     assert json.loads(response.text) == python
 
 
@@ -98,7 +99,7 @@ def test_paging_by_limit_and_cursor_walks_every_asset_once(client: TestClient) -
         ("sort=colour", "sort key 'colour' is not known"),
         ("limit=0", "limit '0' must be a whole number from 1 to 1000"),
         ("limit=ten", "limit 'ten' must be a whole number"),
-        ("cursor=%21%21", "cursor '!!' is not one this site made"),
+        ("cursor=%21%21", "cursor '!!' is not a cursor of this search"),
         ("invalid=maybe", "invalid 'maybe' is not true or false"),
         ("genotype=a&genotype=b", "genotype is given 2 times; give it once"),
         ("text=" + "x" * 201, "text is longer than 200 characters"),
@@ -149,7 +150,7 @@ def test_openapi_describes_every_filter(client: TestClient) -> None:
     document = client.get("/api/openapi.json").json()
     assert document["openapi"].startswith("3.")
     search = document["paths"]["/api/assets"]["get"]
-    assert [p["name"] for p in search["parameters"]] == [f.name for f in FILTERS]
+    assert [p["name"] for p in search["parameters"]] == [f.name for f in dataclasses.fields(Query)]
     assert {"/api/assets/{name}", "/api/assets/{name}/lineage"} <= document["paths"].keys()
 
 
