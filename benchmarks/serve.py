@@ -19,7 +19,6 @@ import platform
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assetlake.catalogue import Catalogue
-from benchmarks.find import _percentiles, build
+from benchmarks.find import _percentiles, add_cache_argument, build
 
 TARGETS = {"api_p95_ms": 50.0, "api_rps": 300.0, "search_page_p95_ms": 100.0}
 LIMIT = 100
@@ -145,13 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "serve.json"
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=Path(os.environ.get("ASSETLAKE_BENCH_CACHE", tempfile.gettempdir()))
-        / "assetlake-bench",
-        help="where built catalogues are kept between runs",
-    )
+    add_cache_argument(parser)
     args = parser.parse_args(argv)
     assets = args.assets or (10_000 if args.quick else 1_000_000)
     clients = args.clients or (4 if args.quick else 16)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from factories import make_raw_asset
 from starlette.testclient import TestClient
-from test_catalogue import RAW_A, RAW_B, SORTED, sample
+from test_catalogue import RAW_A, RAW_B, SORTED
 from weblake import HOSTILE, JS_LINK, WebLake, build_lake, png
 
 from assetlake.catalogue import Catalogue, Query
@@ -23,14 +23,6 @@ from assetlake.upload import upload_folder
 from assetlake.web.app import create_app
 from assetlake.web.params import parse_query
 from assetlake.web.site import Site
-
-
-@pytest.fixture
-def catalogue_file(tmp_path: Path) -> Path:
-    path = tmp_path / "cat.sqlite"
-    with Catalogue(path) as cat:
-        cat.upsert(sample())
-    return path
 
 
 @pytest.fixture
