@@ -288,3 +288,14 @@ def test_serve_without_a_catalogue_is_one_line(cli, tmp_path: Path) -> None:
     )
     done = cli("serve", "--catalogue", tmp_path / "cat.sqlite", "--port", "70000")
     assert done.code == 2 and "70000" in done.err and done.err[-1] == "\n"
+
+
+def test_the_search_form_is_generated_from_the_query(client: TestClient) -> None:
+    page = client.get("/?subject=222&invalid=true&sort=name&limit=5").text
+    filters = [spec for spec in dataclasses.fields(Query) if not spec.metadata["paging"]]
+    assert filters and all(f'name="{spec.name}"' in page for spec in filters)
+    assert 'name="subject" value="222"' in page
+    assert 'name="invalid" value="true" checked' in page
+    assert '<input type="hidden" name="sort" value="name">' in page  # a new search keeps them
+    assert '<input type="hidden" name="limit" value="5">' in page
+    assert "assetlake find --subject 222 --invalid --sort name --limit 5" in page
