@@ -111,24 +111,25 @@ def load(host: str, port: int, urls: list[str], clients: int, seconds: float) ->
 
 
 def floor(catalogue: Path, urls: list[str], seconds: float) -> dict[str, Any]:
-    """The API search's queries through ``Catalogue.find`` in-process, one after another."""
+    """The API search's queries through ``Catalogue.page`` in-process, one after another."""
     from urllib.parse import parse_qsl, urlsplit
 
-    from assetlake.web.params import find_keywords
+    from assetlake.catalogue.query import DEFAULT_LIMIT
+    from assetlake.web.params import paged, parse_query
 
-    pages = [find_keywords(parse_qsl(urlsplit(url).query)) for url in urls]
+    queries = [paged(parse_query(parse_qsl(urlsplit(url).query)), DEFAULT_LIMIT) for url in urls]
     samples: list[float] = []
     run: Callable[[Any], Any]
     with Catalogue(catalogue, readonly=True) as cat:
 
-        def run(page: Any) -> Any:
-            return [r.without_metadata() for r in cat.find(**page.keywords, limit=page.limit)]
+        def run(query: Any) -> Any:
+            return [r.without_metadata() for r in cat.page(query).records]
 
         deadline = time.perf_counter() + seconds
         i = 0
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            run(pages[i % len(pages)])
+            run(queries[i % len(queries)])
             samples.append(time.perf_counter() - started)
             i += 1
     return {**_percentiles(samples), "requests": len(samples),
