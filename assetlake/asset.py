@@ -7,10 +7,19 @@ has it but no consolidated document is an upload in progress, invisible to reade
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from assetlake import __version__
+from assetlake.document import read_document
+from assetlake.problems import Problem
 
 SIDECAR_FILES = (
     "data_description.json",
@@ -28,6 +37,166 @@ CLAIM = ".assetlake-upload.json"
 MANIFEST = "manifest.json"
 COMMIT = "metadata.nd.json"
 DOCUMENT_VERSION = "1"
+MANIFEST_VERSION = "1"
+CLAIM_VERSION = "2"
+#: How long a claim from another host holds its name; a claim on this host holds it while its
+#: process lives. An older claim is taken over by the next upload of the name.
+LEASE = timedelta(hours=24)
+#: Every file name assetlake writes into an asset; a folder to upload may hold none of them.
+RESERVED_FILES = frozenset({CLAIM, MANIFEST, COMMIT})
+#: Prefix of a local lake's files being written (an interrupted write leaves one behind).
+TMP_PREFIX = ".assetlake-tmp-"
+
+
+class Layout(StrEnum):
+    """What a folder of the lake is, from its listing alone (see :func:`classify`)."""
+
+    COMMITTED = "committed"  # metadata.nd.json exists: visible, immutable
+    UPLOADING = "uploading"  # a claim without a commit: an upload in progress or interrupted
+    FOREIGN = "foreign"  # data_description.json without claim or commit: written by another tool
+    STRAY = "stray"  # anything else (or nothing): not an asset
+
+
+def classify(listing: Iterable[str]) -> Layout:
+    """What the keys of one folder (relative to it) make it; one rule for upload, index, verify."""
+    keys = set(listing)
+    if COMMIT in keys:
+        return Layout.COMMITTED
+    if CLAIM in keys:
+        return Layout.UPLOADING
+    if "data_description.json" in keys:
+        return Layout.FOREIGN
+    return Layout.STRAY
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One object of an asset as uploaded: its path inside the asset, size and SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``manifest.json``: every object of the asset with the size and hash of the bytes sent."""
+
+    name: str
+    objects: tuple[ManifestEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        """Deterministic, so that identical uploads write identical bytes."""
+        document = {
+            "schema_version": MANIFEST_VERSION,
+            "name": self.name,
+            "algorithm": "sha256",
+            "objects": [
+                {"path": e.path, "size": e.size, "sha256": e.sha256}
+                for e in sorted(self.objects, key=lambda entry: entry.path)
+            ],
+        }
+        return json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Raise ValueError unless ``data`` is a manifest with well-typed entries."""
+        document = read_document(MANIFEST, data)
+        if isinstance(document, Problem):
+            raise ValueError(f"not a manifest: {document.message}")
+        if not isinstance(document.get("objects"), list):
+            raise ValueError("not a manifest: no list of objects")
+        entries = []
+        for item in document["objects"]:
+            if not isinstance(item, dict):
+                raise ValueError("not a manifest: an object entry is not a mapping")
+            path, size, sha256 = item.get("path"), item.get("size"), item.get("sha256")
+            if not (isinstance(path, str) and isinstance(sha256, str)):
+                raise ValueError(f"manifest entry {path!r}: path and sha256 must be text")
+            if type(size) is not int or size < 0:
+                raise ValueError(f"manifest entry {path!r}: size must be a whole number")
+            entries.append(ManifestEntry(path, size, sha256))
+        return cls(str(document.get("name", "")), tuple(entries))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``.assetlake-upload.json``: who uploads a name, with what content, until when.
+
+    ``token`` makes every upload's claim unique, so its owner recognises its own claim after a lost
+    response; ``host``/``pid`` let an upload on the same host see that the owner is gone, and
+    ``expires`` bounds a claim from another host (see :data:`LEASE`)."""
+
+    name: str
+    fingerprint: str
+    token: str
+    host: str
+    user: str
+    pid: int
+    started: datetime
+    expires: datetime
+
+    @classmethod
+    def new(cls, name: str, fingerprint: str, user: str, lease: timedelta = LEASE) -> Claim:
+        now = datetime.now(UTC).replace(microsecond=0)
+        host, pid, token = socket.gethostname(), os.getpid(), secrets.token_hex(16)
+        return cls(name, fingerprint, token, host, user, pid, now, now + lease)
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "schema_version": CLAIM_VERSION,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "token": self.token,
+            "host": self.host,
+            "user": self.user,
+            "pid": self.pid,
+            "started": self.started.isoformat(),
+            "expires": self.expires.isoformat(),
+            "assetlake": __version__,
+        }
+        return json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Claim:
+        """Read a claim tolerantly: unreadable fields become values that no upload matches, and a
+        claim without an expiry (older assetlake) holds its name for :data:`LEASE` from its start.
+        """
+        read = read_document(CLAIM, data)
+        document = {} if isinstance(read, Problem) else read
+
+        def text(key: str) -> str:
+            value = document.get(key)
+            return value if isinstance(value, str) else "?"
+
+        started = _moment(document.get("started")) or datetime.fromtimestamp(0, UTC)
+        expires = _moment(document.get("expires")) or started + LEASE
+        pid = document.get("pid")
+        return cls(
+            text("name"),
+            text("fingerprint"),
+            text("token"),
+            text("host"),
+            text("user"),
+            pid if type(pid) is int and pid > 0 else 0,
+            started,
+            expires,
+        )
+
+    def describe(self) -> str:
+        """Who holds the claim, for messages: 'started …, on host …, process …'."""
+        return f"started {self.started.isoformat()} on host {self.host}, process {self.pid}"
+
+
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 _FORMATS = (
     (".nwb.zarr", "nwb-zarr"),

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from assetlake.asset import CLAIM, COMMIT, MANIFEST
+from assetlake.asset import RESERVED_FILES
 from assetlake.errors import MetadataError, UsageError
 from assetlake.naming import AssetName, parse_name
 from assetlake.problems import Severity
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     )
     from assetlake.store import Store
     from assetlake.upload import UploadResult
-
-_RESERVED = (CLAIM, MANIFEST, COMMIT)
 
 
 class AssetBuilder:
@@ -273,7 +271,7 @@ class AssetBuilder:
             raise UsageError(
                 f"destination {dest!r} must be a relative path inside the asset, e.g. video.mp4"
             )
-        if parts[0] in _RESERVED:
+        if parts[0] in RESERVED_FILES:
             raise UsageError(f"destination {dest!r} is written by assetlake itself; choose another")
         target = self._path.joinpath(*parts)
         if new and target.exists():

@@ -1,8 +1,9 @@
 """``assetlake demo``: the whole life of an asset, on a loopback S3 server or any lake.
 
 Rigs commit raw sessions through the Python API (NWB-Zarr traces, an OME-Zarr volume, behavior
-Zarr); pipelines read them back in place and commit derived assets (spike detection, a downsampled
-volume, firing rates derived from the spikes); then the steward's and analyst's commands run for
+Zarr); ``assetlake populate`` runs the built-in steps on every source lacking their output (spike
+detection, then firing rates from the spikes, a downsampled volume, summary figures per session
+and per subject), and a second run finds nothing to do; then the steward's and analyst's commands run for
 real: index and publish, find, lineage, verify, a refused re-upload, and opening data with plain
 zarr. The demo talks to the lake only through the public API and CLI, so it doubles as a tour.
 """
@@ -37,6 +38,14 @@ LOOPBACK_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 SAMPLING_RATE = 30_000
+#: The steps the demo populates, in chain order, with the local workers each gets.
+PIPELINE = (
+    ("spikes", "1"),
+    ("rates", "1"),
+    ("downsampled", "1"),
+    ("figures", "2"),
+    ("subject-summary", "1"),
+)
 GENOTYPES = {
     "611028": "Sst-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt",
     "611029": "Pvalb-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt",
@@ -121,54 +130,18 @@ def run_demo(lake: str, work: Path, echo: Echo, run: RunCommand) -> DemoRun:
             f"   + {result.name:<45} {what}; {format_size(result.total_bytes)}, {result.objects} objects"
         )
 
-    echo("\n2. Pipelines read sources in place and commit derived assets beside them")
-    for key in ("ecephys/611028", "ecephys/611029"):
-        source = demo.raw[key]
-        spikes, summary = _detect_spikes(store, source)
-        name = _derive(
-            store,
-            work,
-            source,
-            "spikes",
-            now,
-            "Spike detection",
-            summary,
-            lambda asset, s=spikes: _write_spikes(asset, s),
-        )
-        demo.derived[f"{key}/spikes"] = name
-        echo(
-            f"   + {name}\n       {summary['events']} spikes detected "
-            f"({summary['crossings']} channel crossings); {truth[source]} were injected"
-        )
-        rates = np.bincount(spikes["channel"], minlength=summary["channels"]) / summary["seconds"]
-        rate_name = _derive(
-            store,
-            work,
-            name,
-            "rates",
-            now + timedelta(seconds=1),
-            "Firing rates",
-            {"bin": "session"},
-            lambda asset, r=rates: asset.write_array("rates.zarr", "rate_hz", r.astype("float32")),
-        )
-        demo.derived[f"{key}/rates"] = rate_name
-        echo(f"   + {rate_name}\n       mean firing rate {rates.mean():.1f} Hz per channel")
-    source = demo.raw["SPIM/620104"]
-    volume = _read_volume(store, source)
-    name = _derive(
-        store,
-        work,
-        source,
-        "downsampled",
-        now,
-        "Downsample 2x",
-        {"factor": 2, "method": "mean"},
-        lambda asset: asset.write_ome_zarr(
-            _halve(volume), "volume.ome.zarr", voxel_size=(4.0, 1.6, 1.6), levels=2
-        ),
+    echo(
+        "\n2. Pipelines populate the lake: each step runs on every source that lacks its output"
     )
-    demo.derived["SPIM/620104/downsampled"] = name
-    echo(f"   + {name}\n       volume {volume.shape} -> {_halve(volume).shape}")
+    run(["steps"])
+    for step, workers in PIPELINE:
+        run(["populate", step, "--lake", lake, "--workers", workers])
+        if step == "spikes":
+            _report_spikes(store, truth, echo)
+    echo("   A second populate finds everything up to date, and the lake keeps every job's record:")
+    run(["populate", "spikes", "--lake", lake])
+    run(["jobs", "--lake", lake, "--step", "spikes"])
+    demo.derived.update(_outputs(store))
 
     echo("\n3. Assets are immutable: committing the same session again is refused")
     run(["upload", str(demo.staged[demo.raw["ecephys/611028"]]), "--lake", lake, "--no-progress"])
@@ -181,7 +154,7 @@ def run_demo(lake: str, work: Path, echo: Echo, run: RunCommand) -> DemoRun:
     run(["find", "--lake", lake, "--modality", "ecephys", "--level", "raw"])
     run(["find", "--lake", lake, "--subject", "6110*", "--level", "derived", "--format", "names"])
     run(["find", "--lake", lake, "--genotype", "pvalb", "--format", "names"])
-    run(["find", "--lake", lake, "spike detection", "--format", "names"])
+    run(["find", "--lake", lake, "spikes", "--level", "derived", "--format", "names"])
     run(["find", "--lake", lake, "--derived-from", ecephys, "--format", "urls"])
 
     echo("\n6. Lineage, and a check of every byte against the manifest")
@@ -190,10 +163,49 @@ def run_demo(lake: str, work: Path, echo: Echo, run: RunCommand) -> DemoRun:
 
     echo("\n7. Open the data in place with plain zarr, no assetlake needed:")
     _show_open_in_place(store, demo, echo)
+
+    echo(
+        "\n8. A rig hands sessions to its drop-folder agent: a folder moved in, a watchdog manifest"
+    )
+    drop = _rig_hands_over(work, now, rng, truth)
+    run(["watch", str(drop), "--lake", lake, "--once", "--settle", "0"])
     return demo
 
 
 # -- raw sessions ---------------------------------------------------------------------------------
+def _rig_hands_over(
+    work: Path, now: datetime, rng: np.random.Generator, truth: dict[str, int]
+) -> Path:
+    """A drop folder holding one session folder (moved in) and one aind-watchdog-service manifest
+    naming files that stay where the rig wrote them; returns the drop folder."""
+    rig = work / "rig"
+    drop, acquisition = rig / "drop", rig / "acquisition"
+    drop.mkdir(parents=True)
+    acquisition.mkdir()
+    moved = _raw_builder("behavior", "611029", now - timedelta(hours=2), work)
+    _write_raw_data(moved, "behavior", rng, truth)
+    moved.path.rename(drop / moved.name)
+    kept = _raw_builder("behavior", "611028", now - timedelta(hours=1), work)
+    _write_raw_data(kept, "behavior", rng, truth)
+    session = kept.path.rename(acquisition / kept.name)
+    lines = [
+        f"name: {kept.name}",
+        "processor_full_name: Jane Doe",
+        "subject_id: 611028",
+        "platform: behavior",
+        "project_name: Visual Behavior",
+        "modalities:",
+        "  behavior:",
+        f"  - {session / 'behavior.zarr'}",
+        "schemas:",
+        *(f"- {path}" for path in sorted(session.glob("*.json"))),
+    ]
+    manifest = drop / f"{kept.name}.yml"
+    manifest.with_suffix(".yml.tmp").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest.with_suffix(".yml.tmp").rename(manifest)
+    return drop
+
+
 def _raw_builder(modality: str, subject: str, acquired: datetime, work: Path) -> AssetBuilder:
     from assetlake.builder import AssetBuilder
     from assetlake.schema.samples import raw_sidecars
@@ -298,108 +310,33 @@ def _volume(rng: np.random.Generator, shape: tuple[int, int, int] = (32, 128, 12
     return np.clip(volume, 0, 65535).astype("uint16")
 
 
-def _halve(volume: Any) -> Any:
-    z, y, x = (s // 2 * 2 for s in volume.shape)
-    blocks = volume[:z, :y, :x].reshape(z // 2, 2, y // 2, 2, x // 2, 2)
-    return blocks.mean(axis=(1, 3, 5)).astype(volume.dtype)
+def _report_spikes(store: Any, truth: dict[str, int], echo: Echo) -> None:
+    """How many spikes the populated step found against how many the rig simulation injected."""
+    import json
 
+    from assetlake.pipelines.claims import list_jobs
 
-# -- derived assets -------------------------------------------------------------------------------
-def _derive(
-    store: Any,
-    work: Path,
-    source: str,
-    label: str,
-    created: datetime,
-    step: str,
-    parameters: dict[str, Any],
-    write: Callable[[AssetBuilder], Any],
-) -> str:
-    """Commit ``<source>_<label>_<created>`` with a processing.json describing ``step``."""
-    from assetlake.builder import AssetBuilder
-    from assetlake.schema.processing import DataProcess, PipelineProcess, Processing
-    from assetlake.schema.samples import derived_sidecars
-
-    name = parse_name(source).derive(label, created)
-    sidecars = derived_sidecars(name, created)
-    processing = Processing(
-        processing_pipeline=PipelineProcess(
-            processor_full_name="assetlake demo",
-            pipeline_version="0.1.0",
-            pipeline_url="https://github.com/assetlake/assetlake",
-            data_processes=[
-                DataProcess(
-                    name=step,
-                    software_version="0.1.0",
-                    code_url="https://github.com/assetlake/assetlake/blob/main/assetlake/demo.py",
-                    start_date_time=created - timedelta(seconds=1),
-                    end_date_time=created,
-                    input_location=f"{store.url}/{source}",
-                    output_location=f"{store.url}/{name}",
-                    parameters=parameters,
-                    outputs={},
-                )
-            ],
+    for state in list_jobs(store, "spikes"):
+        if state.status != "done" or not state.output:
+            continue
+        process = json.loads(store.get(f"{state.output}/processing.json"))
+        found = process["processing_pipeline"]["data_processes"][-1]["outputs"]
+        echo(
+            f"   {state.sources[0]}: {found['events']} spikes detected "
+            f"({found['crossings']} channel crossings); {truth[state.sources[0]]} were injected"
         )
-    )
-    with AssetBuilder.derived(
-        source,
-        label,
-        sidecars["data_description.json"],
-        processing,
-        created=created,
-        subject=sidecars["subject.json"],
-        staging=_staging(work),
-    ) as asset:
-        write(asset)
-        return asset.commit(store).name
 
 
-def _detect_spikes(store: Any, source: str) -> tuple[Any, dict[str, Any]]:
-    """Negative threshold crossings at 5 robust SDs, read from the NWB-Zarr in the lake."""
-    from hdmf_zarr import NWBZarrIO
+def _outputs(store: Any) -> dict[str, str]:
+    """Every populated output, keyed ``<modality>/<subject>/<step>`` by its root raw source."""
+    from assetlake.pipelines.claims import list_jobs
 
-    url = store.fsspec_url(f"{source}/ecephys.nwb.zarr")
-    with NWBZarrIO(url, mode="r", storage_options=store.storage_options) as io:
-        series = io.read().acquisition["ElectricalSeries"]
-        traces = np.asarray(series.data[:], dtype="float32")
-        rate = float(series.rate)
-    traces -= np.median(traces, axis=0)
-    threshold = -5 * np.median(np.abs(traces), axis=0) / 0.6745
-    below = traces < threshold
-    onsets = below[1:] & ~below[:-1]
-    sample, channel = np.nonzero(onsets)
-    order = np.lexsort((sample, channel))
-    sample, channel = sample[order], channel[order]
-    fresh = np.insert((np.diff(sample) > 30) | (np.diff(channel) != 0), 0, True)
-    spikes = {"time": (sample[fresh] + 1) / rate, "channel": channel[fresh]}
-    # A spike crosses threshold on neighbouring channels at once: count coincident ones once.
-    times = np.sort(sample[fresh])
-    events = int(np.count_nonzero(np.insert(np.diff(times) > 15, 0, True))) if times.size else 0
-    summary = {
-        "crossings": int(fresh.sum()),
-        "events": events,
-        "channels": traces.shape[1],
-        "seconds": traces.shape[0] / rate,
-        "threshold_sd": 5,
-    }
-    return spikes, summary
-
-
-def _write_spikes(asset: AssetBuilder, spikes: dict[str, Any]) -> None:
-    asset.write_array("spikes.zarr", "times", spikes["time"], attrs={"unit": "s"})
-    asset.write_array("spikes.zarr", "channels", spikes["channel"].astype("int16"))
-
-
-def _read_volume(store: Any, source: str) -> Any:
-    import zarr
-
-    group = zarr.open_group(
-        store.fsspec_url(f"{source}/volume.ome.zarr"),
-        mode="r",
-        storage_options=store.storage_options,
-    )
-    return group["0"][:]
+    found = {}
+    for state in list_jobs(store):
+        if state.status == "done" and state.output:
+            root = parse_name(state.output).root
+            found[f"{root.modality}/{root.subject_id}/{state.step}"] = state.output
+    return found
 
 
 def _show_open_in_place(store: Any, demo: DemoRun, echo: Echo) -> None:

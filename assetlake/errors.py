@@ -24,6 +24,10 @@ class UsageError(AssetLakeError, ValueError):
     exit_code = 2
 
 
+class HandOverError(UsageError):
+    """A hand-over manifest in a drop folder cannot be used (unparsable, invalid, bad paths)."""
+
+
 class QueryError(UsageError):
     """A catalogue query that cannot be run (unknown field, bad date, bad sort key). ``named`` is
     the word the message starts with when it names one query field (``after``), so a caller can

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assetlake.asset import (
-    CLAIM,
     COMMIT,
     READABLE_FILES,
+    Layout,
+    classify,
     sidecar_key,
     sidecars_of,
     summarise_contents,
@@ -199,7 +200,7 @@ class _Crawler:
         not an upload in progress, nor one committed since our GET (the next crawl reads it)."""
         if item.document is not None or item.problems:
             return True
-        return not {CLAIM, COMMIT} & item.objects.keys() and "data_description.json" in item.objects
+        return classify(item.objects) is Layout.FOREIGN
 
     def _foreign_record(self, item: _Pending) -> Record:
         broken = bool(item.problems)

@@ -4,15 +4,23 @@ An upload is only visible once ``<name>/metadata.nd.json`` exists, and every wri
 so an interrupted upload is invisible and resumable, and two uploaders racing for one name end with
 exactly one committed asset. The steps (see docs/design.md, "Layout of a committed asset"):
 
-1. claim: ``<name>/.assetlake-upload.json`` holds a fingerprint of the content; a second upload
-   with the same fingerprint is a resume, one with another fingerprint a conflict;
+1. claim: ``<name>/.assetlake-upload.json`` (:class:`~assetlake.asset.Claim`), written
+   create-only, decides which upload owns the name before any data object is written. A claim
+   whose process is gone (same host) or whose lease expired (another host) is taken over; a live
+   one makes every other upload of the name fail at once;
 2. every file not yet in the lake is uploaded; files already there with the same bytes are skipped;
-3. ``manifest.json`` lists every object with its size and SHA-256;
-4. ``metadata.nd.json``, the consolidated metadata, commits the asset.
+   a file whose size or modification time changes before its upload ends is refused;
+3. ``manifest.json`` lists every object with the size and SHA-256 of the bytes sent;
+4. after checking that the claim is still this upload's and every object is stored,
+   ``metadata.nd.json``, the consolidated metadata, commits the asset.
+
+Every write is create-only; after a 412 (the key exists) the stored object is compared with what
+this upload wrote, so a retry after a lost response is a success, never a conflict.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
@@ -28,36 +36,48 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from assetlake import __version__
-from assetlake.asset import CLAIM, COMMIT, MANIFEST, consolidate
-from assetlake.document import read_document
+from assetlake.asset import (
+    CLAIM,
+    COMMIT,
+    MANIFEST,
+    RESERVED_FILES,
+    Claim,
+    Layout,
+    Manifest,
+    ManifestEntry,
+    classify,
+    consolidate,
+)
 from assetlake.errors import (
     AssetExistsError,
     AssetNotFoundError,
     ConflictError,
+    IntegrityError,
     InvalidNameError,
+    LakeError,
     MetadataError,
     ObjectExistsError,
     UsageError,
 )
 from assetlake.naming import AssetName
-from assetlake.problems import Problem, Severity
+from assetlake.problems import Severity
 from assetlake.store import Store, open_store, sha256_file
 
-RESERVED = frozenset({CLAIM, MANIFEST, COMMIT})
-MANIFEST_VERSION = "1"
-CLAIM_VERSION = "1"
+#: S3's limit on a key's length, checked before anything is written.
+MAX_KEY_BYTES = 1024
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A file of the asset folder: its key inside the asset, where it is, and its size."""
+    """A file of the asset folder: its key inside the asset, where it is, its size and
+    modification time when planned (a change before its upload ends refuses the upload)."""
 
     path: str
     local: Path
     size: int
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -70,7 +90,8 @@ class Plan:
     files: list[LocalFile]
     upload: list[LocalFile] = field(default_factory=list)
     skip: list[LocalFile] = field(default_factory=list)
-    claim: bytes | None = None
+    #: The claim found in the lake (its bytes), held by no live upload: taken over on upload.
+    stale_claim: bytes | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -85,7 +106,9 @@ class Plan:
 class UploadResult:
     """The outcome of :func:`upload_folder`; with ``dry_run`` the counts are what would happen.
 
-    ``objects`` and ``total_bytes`` count the folder's files (not the claim, manifest and commit).
+    ``objects`` and ``total_bytes`` count the folder's files (not the claim, manifest and commit);
+    ``took_over`` is the claim of a gone upload that this one replaced, ``cleaned`` the number of
+    unfinished writes (temporary files, incomplete multipart uploads) it left and this one removed.
     """
 
     name: str
@@ -97,6 +120,8 @@ class UploadResult:
     objects: int
     dry_run: bool
     plan: Plan
+    took_over: Claim | None = None
+    cleaned: int = 0
 
 
 def committed(store: Store, name: str) -> bool:
@@ -125,19 +150,28 @@ def upload_folder(
     files = scan_folder(folder)
     store = lake if isinstance(lake, Store) else open_store(lake)
     store.check()
-    plan = _plan(store, name, sidecars, files)
     if dry_run:
-        return _result(plan, dry_run=True)
-    claim = _claim(store, plan)
-    show = sys.stderr.isatty() if progress is None else progress
-    with _Progress(plan, enabled=show) as bar:
-        hashes = _transfer(store, plan, workers, bar)
-    entries = [{"path": f.path, "size": f.size, "sha256": hashes[f.path]} for f in files]
-    entries.append({"path": CLAIM, "size": len(claim), "sha256": hashlib.sha256(claim).hexdigest()})
-    manifest = manifest_bytes(plan.name, entries)
-    _put_same(store, f"{plan.name}/{MANIFEST}", manifest, plan)
-    _commit(store, plan, sidecars, hashlib.sha256(manifest).hexdigest())
-    return _result(plan, dry_run=False)
+        return _result(_plan(store, name, sidecars, files), dry_run=True)
+    with _one_per_process(store.url, str(name)):
+        plan = _plan(store, name, sidecars, files)
+        claim, took_over = _claim(store, plan)
+        cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
+        show = sys.stderr.isatty() if progress is None else progress
+        with _Progress(plan, enabled=show) as bar:
+            hashes = _transfer(store, plan, workers, bar)
+        claimed = claim.to_bytes()
+        entries = [ManifestEntry(f.path, f.size, hashes[f.path]) for f in files]
+        entries.append(ManifestEntry(CLAIM, len(claimed), hashlib.sha256(claimed).hexdigest()))
+        manifest = Manifest(plan.name, tuple(entries)).to_bytes()
+        _check_stored(store, plan, claimed)
+        _put_same(store, f"{plan.name}/{MANIFEST}", manifest, plan)
+        _commit(store, plan, sidecars, hashlib.sha256(manifest).hexdigest())
+        # Committed: nothing may still write here, so any unfinished write is a leftover (a
+        # multipart upload whose creation answer was lost, say).
+        cleaned += store.clean_leftovers(f"{plan.name}/")
+    result = _result(plan, dry_run=False)
+    result.took_over, result.cleaned = took_over, cleaned
+    return result
 
 
 def scan_folder(folder: Path) -> list[LocalFile]:
@@ -154,23 +188,13 @@ def scan_folder(folder: Path) -> list[LocalFile]:
         for entry in sorted(names):
             local = Path(root, entry)
             path = local.relative_to(folder).as_posix()
-            if path in RESERVED:
+            if path in RESERVED_FILES:
                 raise UsageError(
                     f"{local}: {entry} is written by assetlake itself; remove it from the folder"
                 )
-            files.append(LocalFile(path, local, _readable_size(local)))
+            info = _readable(local)
+            files.append(LocalFile(path, local, info.st_size, info.st_mtime_ns))
     return files
-
-
-def manifest_bytes(name: str, entries: list[dict[str, Any]]) -> bytes:
-    """The manifest document, deterministic so that identical uploads write identical bytes."""
-    document = {
-        "schema_version": MANIFEST_VERSION,
-        "name": name,
-        "algorithm": "sha256",
-        "objects": sorted(entries, key=lambda entry: entry["path"]),
-    }
-    return json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
 
 
 def fingerprint(files: list[LocalFile], data_description: Any) -> str:
@@ -202,8 +226,8 @@ def _validated(folder: Path) -> tuple[AssetName, dict[str, Any]]:
     return report.name, dict(report.sidecars)
 
 
-def _readable_size(path: Path) -> int:
-    """The size of a regular file that can be opened, checked before anything is written."""
+def _readable(path: Path) -> os.stat_result:
+    """The status of a regular file that can be opened, checked before anything is written."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -223,7 +247,7 @@ def _readable_size(path: Path) -> int:
         raise UsageError(
             f"{path}: cannot be read ({error.strerror}); fix its permissions"
         ) from None
-    return info.st_size
+    return info
 
 
 def _plan(
@@ -231,24 +255,30 @@ def _plan(
 ) -> Plan:
     """Compare the folder with what the lake holds under the name; refuse clashes before writing."""
     name = str(parsed)
-    if committed(store, name):
+    existing = {info.key.removeprefix(f"{name}/"): info for info in store.list(f"{name}/")}
+    layout = classify(existing)
+    if layout is Layout.COMMITTED:
         raise AssetExistsError(
             f"asset {name} is already committed in {store.url}; assets are immutable: to change "
             "it, upload a new derived asset (<name>_<label>_<date>_<time>) with the fix"
         )
-    if parsed.source is not None:
-        _check_source(store, name, str(parsed.source))
-    content = fingerprint(files, sidecars.get("data_description.json"))
-    plan = Plan(name, f"{store.url}/{name}", content, files)
-    existing = {info.key.removeprefix(f"{name}/"): info for info in store.list(f"{name}/")}
-    claim = existing.pop(CLAIM, None)
-    if claim is None and existing:
+    if existing and layout is not Layout.UPLOADING:
         raise AssetExistsError(
             f"name {name} is already used in {store.url} by data not uploaded by assetlake; "
             "assets are immutable: choose another name"
         )
-    if claim is not None:
-        plan.claim = _check_claim(store, plan)
+    for local in files:
+        if len(f"{name}/{local.path}".encode()) > MAX_KEY_BYTES:
+            raise UsageError(
+                f"{local.local}: its key in the lake would be longer than {MAX_KEY_BYTES} bytes; "
+                "shorten the file's name or path"
+            )
+    if parsed.source is not None:
+        _check_source(store, name, str(parsed.source))
+    content = fingerprint(files, sidecars.get("data_description.json"))
+    plan = Plan(name, f"{store.url}/{name}", content, files)
+    if existing.pop(CLAIM, None) is not None:
+        plan.stale_claim = _stale_claim(store, plan)
     for local in files:
         info = existing.get(local.path)
         if info is None:
@@ -262,74 +292,147 @@ def _plan(
 
 def _check_source(store: Store, name: str, source: str) -> None:
     """A derived asset's source must be in the lake: committed, or a foreign asset."""
-    foreign = store.head(f"{source}/data_description.json") is not None and (
-        store.head(f"{source}/{CLAIM}") is None
-    )
-    if not (foreign or committed(store, source)):
+    present = [f for f in (COMMIT, CLAIM, "data_description.json") if store.head(f"{source}/{f}")]
+    if classify(present) not in (Layout.COMMITTED, Layout.FOREIGN):
         raise AssetNotFoundError(
             f"source asset {source} of {name} is not committed in {store.url}; upload the source "
             "first, or fix the source in data_description.json"
         )
 
 
-def _claim_document(plan: Plan) -> bytes:
+_ACTIVE: dict[tuple[str, str], threading.Event] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_per_process(url: str, name: str) -> Iterator[None]:
+    """Uploads of one name from threads of one process take turns: a claim names its process, so
+    a claim with this process's id is then known to be a leftover of an earlier, failed call."""
+    key = (url, name)
+    while True:
+        with _ACTIVE_LOCK:
+            running = _ACTIVE.get(key)
+            if running is None:
+                _ACTIVE[key] = done = threading.Event()
+                break
+        running.wait()
     try:
-        user = getpass.getuser()
-    except (OSError, KeyError):
-        user = str(os.getuid())
-    document = {
-        "schema_version": CLAIM_VERSION,
-        "name": plan.name,
-        "fingerprint": plan.fingerprint,
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": socket.gethostname(),
-        "user": user,
-        "pid": os.getpid(),
-        "assetlake": __version__,
-    }
-    return json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            del _ACTIVE[key]
+        done.set()
 
 
-def _claim(store: Store, plan: Plan) -> bytes:
-    """Write the claim create-only, or accept an existing one with the same fingerprint."""
-    if plan.claim is not None:
-        return plan.claim
-    document = _claim_document(plan)
-    try:
-        store.put(f"{plan.name}/{CLAIM}", document)
-    except ObjectExistsError:
-        return _check_claim(store, plan)
-    return document
+def holder_alive(claim: Claim, now: datetime | None = None) -> bool:
+    """Whether the upload that wrote ``claim`` may still run: on this host, while its process
+    lives (this process's own claims are leftovers, see :func:`_one_per_process`); from another
+    host, until the claim's lease expires."""
+    if claim.host == socket.gethostname() and claim.pid > 0:
+        if claim.pid == os.getpid():
+            return False
+        try:
+            os.kill(claim.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return (now or datetime.now(UTC)) < claim.expires
 
 
-def _check_claim(store: Store, plan: Plan) -> bytes:
-    """The stored claim's bytes when its fingerprint is this upload's, else a ConflictError."""
-    stored = store.get(f"{plan.name}/{CLAIM}") or b"{}"
-    claim = read_document(CLAIM, stored)
-    if isinstance(claim, Problem):
-        claim = {}
-    if claim.get("fingerprint") != plan.fingerprint:
-        raise ConflictError(
-            f"name {plan.name} is being uploaded with different content by another upload "
-            f"(started {claim.get('started', '?')} on host {claim.get('host', '?')}); wait for it "
-            "to finish, or upload this folder under another name"
-        )
+def _stale_claim(store: Store, plan: Plan) -> bytes | None:
+    """The stored claim's bytes when no live upload holds it (it will be taken over), else a
+    ConflictError naming the live upload; None when it vanished meanwhile."""
+    stored = store.get(f"{plan.name}/{CLAIM}")
+    if stored is None:
+        return None
+    claim = Claim.from_bytes(stored)
+    if holder_alive(claim):
+        raise _held(plan, claim)
     return stored
+
+
+def _held(plan: Plan, claim: Claim) -> ConflictError:
+    what = "the same files" if claim.fingerprint == plan.fingerprint else "different content"
+    return ConflictError(
+        f"name {plan.name} is being uploaded with {what} by another upload ({claim.describe()}); "
+        "wait for it to finish, or upload this folder under another name"
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return str(os.getuid())
+
+
+def _claim(store: Store, plan: Plan) -> tuple[Claim, Claim | None]:
+    """Write this upload's claim create-only, or take over a stale one atomically; return it and
+    the claim taken over when that was another process's. Whoever loses learns it here, before
+    writing any data object."""
+    key = f"{plan.name}/{CLAIM}"
+    mine = Claim.new(plan.name, plan.fingerprint, _user())
+    data = mine.to_bytes()
+    if plan.stale_claim is None:
+        try:
+            store.put(key, data)
+        except ObjectExistsError:
+            stored = store.get(key) or b""
+            if stored != data:  # else: our own write, whose response was lost
+                raise _held(plan, Claim.from_bytes(stored)) from None
+        return mine, None
+    if not store.swap(key, plan.stale_claim, data):
+        raise _held(plan, Claim.from_bytes(store.get(key) or b""))
+    old = Claim.from_bytes(plan.stale_claim)
+    return mine, (old if (old.host, old.pid) != (mine.host, mine.pid) else None)
+
+
+def _check_stored(store: Store, plan: Plan, claimed: bytes) -> None:
+    """Just before the manifest: the claim is still this upload's, and every file is stored with
+    its size (another upload that took the name over, or a tool writing behind our back, stops it).
+    """
+    stored = {
+        info.key.removeprefix(f"{plan.name}/"): info.size for info in store.list(plan.name + "/")
+    }
+    if store.get(f"{plan.name}/{CLAIM}") != claimed:
+        raise ConflictError(
+            f"name {plan.name} was taken over by another upload while this one ran; nothing was "
+            "committed by this upload: check the lake with 'assetlake verify' once it finishes"
+        )
+    for local in plan.files:
+        if stored.get(local.path) != local.size:
+            raise IntegrityError(
+                f"object {plan.url}/{local.path} is missing or has the wrong size after upload; "
+                "nothing was committed: run the upload again"
+            )
 
 
 def _transfer(store: Store, plan: Plan, workers: int, bar: _Progress) -> dict[str, str]:
     """Upload the planned files concurrently and hash the skipped ones; path → SHA-256."""
 
     def send(local: LocalFile) -> str:
+        key = f"{plan.name}/{local.path}"
         try:
-            digest = store.put_file(f"{plan.name}/{local.path}", local.local, progress=bar.bytes)
+            digest = store.put_file(key, local.local, progress=bar.bytes)
         except ObjectExistsError:
             digest = _racer_wrote(store, plan, local)
+        except LakeError:
+            _unchanged(local)  # a file changing under a multipart upload fails a part's CRC32
+            raise
+        try:
+            _unchanged(local)
+        except UsageError:
+            store.discard(key)  # so that the same command, once the file is settled, resumes
+            raise
         bar.file()
         return digest
 
     def hash_skipped(local: LocalFile) -> str:
-        return sha256_file(local.local)
+        digest = sha256_file(local.local)
+        _unchanged(local)
+        return digest
 
     jobs: list[tuple[Callable[[LocalFile], str], LocalFile]] = [
         *((send, f) for f in plan.upload),
@@ -349,6 +452,19 @@ def _run(
             yield futures[future], future.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _unchanged(local: LocalFile) -> None:
+    """Refuse a file that changed since it was planned: its manifest entry would not be its bytes."""
+    try:
+        info = os.stat(local.local)
+    except OSError:
+        info = None
+    if info is None or (info.st_size, info.st_mtime_ns) != (local.size, local.mtime_ns):
+        raise UsageError(
+            f"{local.local}: changed while being uploaded; nothing was committed: let whatever "
+            "writes it finish, then run the upload again"
+        )
 
 
 def _racer_wrote(store: Store, plan: Plan, local: LocalFile) -> str:
@@ -383,9 +499,12 @@ def _commit(store: Store, plan: Plan, sidecars: dict[str, Any], manifest_sha256:
     sizes = {f.path: f.size for f in plan.files}
     moment = datetime.now(UTC).isoformat(timespec="seconds")
     document = consolidate(plan.name, plan.url, moment, sidecars, manifest_sha256, sizes)
+    data = json.dumps(document, indent=1).encode() + b"\n"
     try:
-        store.put(f"{plan.name}/{COMMIT}", json.dumps(document, indent=1).encode() + b"\n")
+        store.put(f"{plan.name}/{COMMIT}", data)
     except ObjectExistsError:
+        if store.get(f"{plan.name}/{COMMIT}") == data:
+            return  # our own write, whose response was lost
         raise AssetExistsError(
             f"asset {plan.name} was committed to {store.url} by another upload while this one ran; "
             "assets are immutable, so there is nothing more to do (check it with 'assetlake verify')"

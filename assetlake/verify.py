@@ -2,7 +2,8 @@
 
 The manifest records every object's size and SHA-256 at upload time, and the consolidated document
 records the manifest's own SHA-256, so a verify detects missing, truncated, altered and stray
-objects, and a manifest that was swapped.
+objects, a manifest that was swapped, and unfinished writes left inside the asset by a killed
+upload (a local lake's ``.assetlake-tmp-*`` files, S3's incomplete multipart uploads).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from assetlake.asset import COMMIT, MANIFEST
+from assetlake.asset import COMMIT, MANIFEST, Layout, Manifest, ManifestEntry, classify
 from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError
 from assetlake.naming import parse_name
@@ -38,10 +39,11 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     changed: list[Changed] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.changed or self.unexpected)
+        return not (self.missing or self.changed or self.unexpected or self.unfinished)
 
     def problems(self) -> list[str]:
         """One line per problem, for people."""
@@ -49,6 +51,10 @@ class VerifyReport:
             *(f"missing: {self.name}/{path}" for path in self.missing),
             *(f"changed: {self.name}/{c.path} ({c.why})" for c in self.changed),
             *(f"unexpected: {self.name}/{path} (not in the manifest)" for path in self.unexpected),
+            *(
+                f"unfinished: {self.name}/{path} (left by an interrupted upload; safe to delete)"
+                for path in self.unfinished
+            ),
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +66,7 @@ class VerifyReport:
             "missing": self.missing,
             "changed": [{"path": c.path, "why": c.why} for c in self.changed],
             "unexpected": self.unexpected,
+            "unfinished": self.unfinished,
         }
 
 
@@ -71,7 +78,8 @@ def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyRe
     """
     parse_name(name)
     store = lake if isinstance(lake, Store) else open_store(lake)
-    document = _json(store, name, COMMIT)
+    stored = {info.key.removeprefix(f"{name}/"): info.size for info in store.list(f"{name}/")}
+    document = _json(store, name, COMMIT) if classify(stored) is Layout.COMMITTED else None
     if document is None:
         raise AssetNotFoundError(
             f"asset {name} is not committed in {store.url} (no {COMMIT}); check the name with "
@@ -85,20 +93,20 @@ def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyRe
             "verify checks only assets committed by 'assetlake upload'"
         )
     report = VerifyReport(name)
-    stored = {info.key.removeprefix(f"{name}/"): info.size for info in store.list(f"{name}/")}
+    report.unfinished = [key.removeprefix(f"{name}/") for key in store.leftovers(f"{name}/")]
     raw_manifest = store.get(f"{name}/{MANIFEST}")
     if raw_manifest is None:
         report.missing.append(MANIFEST)
         return report
     if hashlib.sha256(raw_manifest).hexdigest() != expected_sha256:
         report.changed.append(Changed(MANIFEST, f"sha256 differs from {COMMIT}"))
-    manifest = read_document(MANIFEST, raw_manifest)
-    entries = None if isinstance(manifest, Problem) else manifest.get("objects")
-    if not isinstance(entries, list):
+    try:
+        entries = Manifest.from_bytes(raw_manifest).objects
+    except ValueError:
         report.changed.append(Changed(MANIFEST, "not a readable manifest"))
         return report
     _compare(store, name, entries, stored, report, workers)
-    listed = {entry["path"] for entry in entries} | {MANIFEST, COMMIT}
+    listed = {entry.path for entry in entries} | {MANIFEST, COMMIT}
     report.unexpected = sorted(path for path in stored if path not in listed)
     return report
 
@@ -106,7 +114,7 @@ def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyRe
 def _compare(
     store: Store,
     name: str,
-    entries: list[dict[str, Any]],
+    entries: tuple[ManifestEntry, ...],
     stored: dict[str, int],
     report: VerifyReport,
     workers: int,
@@ -114,7 +122,7 @@ def _compare(
     """Sizes from the listing first (cheap), then a concurrent re-hash of every present object."""
     to_hash = []
     for entry in entries:
-        path, size = entry["path"], entry["size"]
+        path, size = entry.path, entry.size
         report.checked += 1
         report.size += size
         if path not in stored:
@@ -124,12 +132,12 @@ def _compare(
         else:
             to_hash.append(entry)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        hashes = pool.map(lambda entry: store.sha256(f"{name}/{entry['path']}"), to_hash)
+        hashes = pool.map(lambda entry: store.sha256(f"{name}/{entry.path}"), to_hash)
         for entry, digest in zip(to_hash, hashes, strict=True):
             if digest is None:
-                report.missing.append(entry["path"])
-            elif digest != entry["sha256"]:
-                report.changed.append(Changed(entry["path"], "sha256 differs from the manifest"))
+                report.missing.append(entry.path)
+            elif digest != entry.sha256:
+                report.changed.append(Changed(entry.path, "sha256 differs from the manifest"))
     report.missing.sort()
     report.changed.sort(key=lambda c: c.path)
 

@@ -56,6 +56,17 @@ def s3_lake(moto_server: str) -> str:
 
 
 @pytest.fixture
+def proxy(s3_lake: str, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A fault-injecting proxy (tests/faults.py) in front of moto; boto3 clients made after this
+    fixture (``open_store``, subprocesses inheriting the environment) talk through it."""
+    from faults import fault_proxy
+
+    with fault_proxy(moto_server) as faults:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", faults.url)
+        yield faults
+
+
+@pytest.fixture
 def local_lake(tmp_path: Path) -> str:
     root = tmp_path / "lake"
     root.mkdir()

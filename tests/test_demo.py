@@ -15,12 +15,13 @@ from assetlake.naming import parse_name
 
 STEPS = [
     "1. Rigs commit raw sessions",
-    "2. Pipelines read sources in place",
+    "2. Pipelines populate the lake",
     "3. Assets are immutable",
     "4. The steward indexes the lake",
     "5. Analysts find assets",
     "6. Lineage",
     "7. Open the data in place",
+    "8. A rig hands sessions to its drop-folder agent",
 ]
 
 
@@ -28,16 +29,26 @@ def check_output(out: str) -> None:
     for step in STEPS:
         assert step in out
     committed = re.findall(r"^   \+ (\S+)", out, flags=re.MULTILINE)
-    kinds = [parse_name(name).level.value for name in committed]
-    assert kinds.count("raw") == 4 and kinds.count("derived") == 5
+    assert [parse_name(name).level.value for name in committed] == ["raw"] * 4
+    populated = re.findall(r"^done +\S+ -> (\S+) in ", out, flags=re.MULTILINE)
+    labels = sorted(parse_name(name).label for name in populated)
+    assert labels == ["downsampled"] + ["figures"] * 4 + ["rates"] * 2 + ["spikes"] * 2 + [
+        "subject-summary"
+    ]
+    assert "populate spikes: nothing to do (2 up to date" in out
+    assert "2 jobs (2 done)" in out, "assetlake jobs lists the spikes jobs"
     assert "is already committed" in out and "assets are immutable" in out
-    assert "indexed 9 new, removed 0, 9 total (0 invalid, 0 unverified)" in out
+    assert re.search(r"indexed \d+ new, removed 0, 14 total \(0 invalid, 0 unverified\)", out)
     assert re.search(r"intact: ecephys_611028_\S+ \(\d+ objects", out)
     spikes = re.findall(r"(\d+) spikes detected .*; (\d+) were injected", out)
     assert len(spikes) == 2
     for found, injected in spikes:
         assert 0.8 * int(injected) <= int(found) <= int(injected)
     assert re.search(r"\(\(36000,\), \(\d+,\), \d+\.\d+\)", out), "plain zarr read the behavior"
+    handed = re.findall(
+        r" verified  (?:\S+ -> )?(behavior_6110\d\d_\S+): sizes and SHA-256 match", out
+    )
+    assert len(handed) == 2 and out.count(" done      ") == 2
 
 
 def test_demo_on_a_local_lake(cli, tmp_path: Path) -> None:
@@ -46,7 +57,11 @@ def test_demo_on_a_local_lake(cli, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     check_output(result.out)
     names = sorted(p.name for p in lake.iterdir() if p.is_dir())
-    assert "assetlake-catalogue" in names and len(names) == 10
+    assert "assetlake-catalogue" in names and "assetlake-jobs" in names and len(names) == 18
+    figures = [
+        lake / n / "summary.png" for n in names if "_figures_" in n or "_subject-summary_" in n
+    ]
+    assert len(figures) == 5 and all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     assert not os.environ.get("ASSETLAKE_CACHE"), "the demo restores the environment"
 
 
@@ -87,8 +102,8 @@ def test_demo_on_loopback_s3_keeps_the_lake_up_for_other_processes(tmp_path: Pat
         )
         assert query.returncode == 0, query.stderr
         names = query.stdout.split()
-        assert len(names) == 2 and all(n.startswith("SPIM_620104_") for n in names)
-        assert Catalogue(Path(env["ASSETLAKE_CACHE"]).glob("*.sqlite").__next__()).count() == 9
+        assert len(names) == 3 and all(n.startswith("SPIM_620104_") for n in names)
+        assert Catalogue(Path(env["ASSETLAKE_CACHE"]).glob("*.sqlite").__next__()).count() == 14
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=30)

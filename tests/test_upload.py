@@ -141,7 +141,12 @@ def test_interrupted_upload_is_invisible_and_resumes(lake: str, tmp_path: Path) 
 def test_claim_with_other_content_is_a_conflict(lake: str, tmp_path: Path) -> None:
     folder = make_raw_asset(tmp_path)
     store = open_store(lake)
-    claim = {"fingerprint": "0" * 64, "started": "2024-03-01T00:00:00+00:00", "host": "rig-7"}
+    claim = {
+        "fingerprint": "0" * 64,
+        "started": "2024-03-01T00:00:00+00:00",
+        "expires": "2999-01-01T00:00:00+00:00",  # a live claim from another host
+        "host": "rig-7",
+    }
     store.put(f"{folder.name}/{CLAIM}", json.dumps(claim).encode())
     with pytest.raises(ConflictError, match=r"different content.*2024-03-01T00:00:00.*rig-7"):
         upload_folder(folder, lake)

@@ -9,13 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from factories import make_raw_asset
+from faults import FaultProxy, Match, Request
 from moto.core.authorization import enable_iam_authentication
 
+from assetlake.asset import CLAIM
 from assetlake.cli.options import format_size
 from assetlake.store import Store, open_store
 from assetlake.upload import committed
@@ -43,25 +44,57 @@ def big_asset(parent: Path) -> Path:
     return folder
 
 
+def nth_data_put(name: str, n: int) -> Match:
+    """The ``n``-th PUT of one of the asset's data objects (not its claim)."""
+    seen = 0
+
+    def match(request: Request) -> bool:
+        nonlocal seen
+        if request.method != "PUT" or f"/{name}/" not in request.path:
+            return False
+        if request.path.endswith(f"/{CLAIM}"):
+            return False
+        seen += 1
+        return seen == n
+
+    return match
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_upload_is_invisible_and_resumes(
-    s3_lake: str, tmp_path: Path, cli, sig: signal.Signals
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path, cli, sig: signal.Signals
 ) -> None:
+    """The proxy holds the 12th data object's PUT, so the signal always arrives mid-upload,
+    however busy the machine; the hold is released once the upload has reacted to it."""
     folder = big_asset(tmp_path)
     total = sum(1 for p in folder.rglob("*") if p.is_file())
     store = open_store(s3_lake)
+    held = proxy.add(nth_data_put(folder.name, 12), "hold")
     command = [sys.executable, "-c", "from assetlake.cli import main; main()", "upload"]
     args = [str(folder), "--lake", s3_lake, "--workers", "1", "--no-progress"]
-    proc = subprocess.Popen([*command, *args], env=dict(os.environ), stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(keys(store)) < 12 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    assert proc.poll() is None, "the upload finished before it could be interrupted"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    proc = subprocess.Popen(
+        [*command, *args], env=dict(os.environ), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert held.arrived.wait(120), "the upload never reached its 12th object"
+        proc.send_signal(sig)
+        lines = []
+        if sig == signal.SIGINT:  # released once the interruption is handled: a line on stderr
+            for line in proc.stderr:  # type: ignore[union-attr]
+                lines.append(line)
+                if line.startswith("assetlake: interrupted"):
+                    break
+        held.release.set()
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        held.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = "".join(lines) + rest
     if sig == signal.SIGINT:
         assert proc.returncode == 130
-        assert err.decode().strip().splitlines()[-1] == (
+        assert err.strip().splitlines()[-1] == (
             "assetlake: interrupted; the unfinished upload stays invisible, and the same command "
             "again resumes it"
         )
@@ -75,6 +108,8 @@ def test_killed_upload_is_invisible_and_resumes(
     assert result.code == 0, result.err
     assert result.out.splitlines()[0] == f"resumed: skipped {present} objects already in the lake"
     assert f"({total - present} files uploaded" in result.out
+    assert "took over the name from an upload that is gone (started " in result.err
+    assert f"process {proc.pid})" in result.err
     assert verify_asset(s3_lake, folder.name).ok
 
 
@@ -187,3 +222,35 @@ def test_bad_invocations(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -
     assert absent.code == 1 and "folder does not exist" in one_line(absent.err)
     nofolder = cli("upload", tmp_path / "nope")
     assert nofolder.code == 2 and "nope: not a folder" in one_line(nofolder.err)
+
+
+def test_a_killed_multipart_upload_is_aborted_by_the_resume(
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path, cli
+) -> None:
+    """SIGKILL while a part is on its way leaves an incomplete multipart upload (storage that
+    S3 bills and no listing shows); the upload that takes the name over aborts it."""
+    folder = make_raw_asset(tmp_path)
+    (folder / "raw.bin").write_bytes(b"\x01" * (9 << 20))  # over the 8 MiB part size
+    held = proxy.add(
+        lambda r: r.method == "PUT" and r.path.endswith("/raw.bin") and "partNumber=" in r.query,
+        "hold",
+    )
+    command = [sys.executable, "-c", "from assetlake.cli import main; main()", "upload"]
+    args = [str(folder), "--lake", s3_lake, "--no-progress"]
+    proc = subprocess.Popen([*command, *args], env=dict(os.environ), stderr=subprocess.DEVNULL)
+    try:
+        assert held.arrived.wait(120), "the multipart upload never sent a part"
+        proc.kill()
+        proc.wait()
+    finally:
+        held.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    store = open_store(s3_lake)
+    assert store.leftovers(f"{folder.name}/") == [f"{folder.name}/raw.bin"]
+    result = cli("upload", folder, "--lake", s3_lake)
+    assert result.code == 0, result.err
+    assert "removed 1 unfinished writes left by an interrupted upload" in result.err
+    assert store.leftovers(f"{folder.name}/") == []
+    assert verify_asset(s3_lake, folder.name).ok

@@ -8,6 +8,7 @@ Only the standard library is imported here, so ``assetlake find`` starts and ans
 from assetlake.catalogue.db import (
     VERSION,
     Catalogue,
+    cache_folder,
     default_catalogue_path,
     flatten_text,
     writer_lock,
@@ -29,6 +30,7 @@ __all__ = [
     "Record",
     "Schema",
     "Status",
+    "cache_folder",
     "default_catalogue_path",
     "flatten_text",
     "parse_moment",

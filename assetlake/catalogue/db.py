@@ -86,12 +86,17 @@ def default_catalogue_path(lake_url: str) -> Path:
     the normalised URL so that ``s3://b/`` and ``s3://b``, ``lake`` and ``./lake`` share it."""
     from assetlake.store import normalise_lake_url
 
+    digest = hashlib.sha1(normalise_lake_url(lake_url).encode()).hexdigest()[:16]
+    return cache_folder() / f"{digest}.sqlite"
+
+
+def cache_folder() -> Path:
+    """The user's assetlake cache: ``$ASSETLAKE_CACHE``, else ``$XDG_CACHE_HOME/assetlake``."""
     folder = os.environ.get("ASSETLAKE_CACHE")
     if not folder:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         folder = str(Path(cache) / "assetlake")
-    digest = hashlib.sha1(normalise_lake_url(lake_url).encode()).hexdigest()[:16]
-    return Path(folder).expanduser() / f"{digest}.sqlite"
+    return Path(folder).expanduser()
 
 
 @contextlib.contextmanager

@@ -28,6 +28,11 @@ COMMANDS = (
     "show",
     "lineage",
     "serve",
+    "watch",
+    "transfers",
+    "steps",
+    "populate",
+    "jobs",
     "demo",
 )
 

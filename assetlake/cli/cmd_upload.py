@@ -67,6 +67,15 @@ def command(
             for local in files:
                 click.echo(f"  {verb:<6} {local.path} ({local.size} bytes)")
         return
+    if result.took_over is not None:
+        click.echo(
+            f"took over the name from an upload that is gone ({result.took_over.describe()})",
+            err=True,
+        )
+    if result.cleaned:
+        click.echo(
+            f"removed {result.cleaned} unfinished writes left by an interrupted upload", err=True
+        )
     if result.skipped:
         click.echo(f"resumed: skipped {result.skipped} objects already in the lake")
     click.echo(

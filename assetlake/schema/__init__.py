@@ -22,6 +22,7 @@ from assetlake.schema.acquisition import Acquisition
 from assetlake.schema.aind import ALIASES, single_inputs, target_file, to_assetlake
 from assetlake.schema.base import Sidecar, decode_sidecar, dump_sidecar, read_tolerant
 from assetlake.schema.data_description import DataDescription
+from assetlake.schema.handover import HandOver
 from assetlake.schema.procedures import Procedures
 from assetlake.schema.processing import Processing
 from assetlake.schema.rig import Rig
@@ -32,6 +33,7 @@ __all__ = [
     "SIDECARS",
     "Acquisition",
     "DataDescription",
+    "HandOver",
     "Procedures",
     "Processing",
     "Rig",
@@ -92,11 +94,15 @@ def read_metadata(
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """The published JSON Schema of each sidecar, keyed by schema file name."""
+    """The published JSON Schema of each sidecar and of the hand-over manifest, by file name."""
     schemas = {}
     for filename, model in SIDECARS.items():
         schema = {"$schema": JSON_SCHEMA_DIALECT, **model.model_json_schema()}
         schemas[filename.replace(".json", ".schema.json")] = schema
+    schemas["handover.schema.json"] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        **HandOver.model_json_schema(),
+    }
     return schemas
 
 

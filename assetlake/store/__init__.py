@@ -2,7 +2,8 @@
 
 A lake is a URL: ``s3://bucket[/prefix]`` (boto3, configured by the standard AWS settings) or a local
 folder (``file:///path`` or a plain path). Writes are create-only: the lake never overwrites an
-object, except under :data:`RESERVED_PREFIX`, where the published catalogue lives.
+object, except under :data:`RESERVED_PREFIXES`, where the published catalogue and the job
+records of ``populate`` live.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from assetlake.errors import UsageError
 
 #: Top-level prefix owned by assetlake itself; it has no '_', so no asset name can take it.
 RESERVED_PREFIX = "assetlake-catalogue/"
+#: Where populate keeps its job claims, leases, error records and done markers (no '_' either).
+JOBS_PREFIX = "assetlake-jobs/"
+#: The only prefixes where an object may be replaced.
+RESERVED_PREFIXES = (RESERVED_PREFIX, JOBS_PREFIX)
 #: Read size for streaming hashes and copies.
 BLOCK = 8 << 20
 
@@ -77,6 +82,25 @@ class Store(ABC):
         """Whether stored object ``info`` holds exactly the bytes of local file ``path``."""
 
     @abstractmethod
+    def swap(self, key: str, old: bytes, new: bytes) -> bool:
+        """Replace ``key`` by ``new`` only if it still holds exactly ``old`` (taking over a dead
+        upload's claim); False when it holds anything else or is gone. Atomic on both backends."""
+
+    @abstractmethod
+    def discard(self, key: str) -> None:
+        """Delete an object of an uncommitted asset that this upload wrote under its own claim and
+        found wrong (its file changed meanwhile); the only deletion assetlake ever makes."""
+
+    @abstractmethod
+    def leftovers(self, prefix: str) -> list[str]:
+        """Keys of unfinished writes under ``prefix`` that a killed upload left behind (a local
+        lake's temporary files, S3's incomplete multipart uploads): invisible to :meth:`list`."""
+
+    @abstractmethod
+    def clean_leftovers(self, prefix: str) -> int:
+        """Remove the unfinished writes under ``prefix`` (a resumed upload's own); how many."""
+
+    @abstractmethod
     def create(self) -> None:
         """Create the lake's bucket or folder (demo and tests; uploads never create lakes)."""
 
@@ -108,7 +132,7 @@ class Store(ABC):
             return _hash_stream(stream, hashlib.sha256()).hexdigest()
 
     def _check_writable(self, key: str, overwrite: bool) -> None:
-        if overwrite and not key.startswith(RESERVED_PREFIX):
+        if overwrite and not key.startswith(RESERVED_PREFIXES):
             raise UsageError(f"refusing to overwrite {key!r}: assets in a lake are immutable")
 
 

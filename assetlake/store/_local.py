@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -9,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from assetlake.asset import TMP_PREFIX as _TMP
 from assetlake.errors import LakeError, ObjectExistsError
 from assetlake.store import BLOCK, ObjectInfo, ProgressCallback, Store, sha256_file
-
-_TMP = ".assetlake-tmp-"
 
 
 class LocalStore(Store):
@@ -72,7 +72,8 @@ class LocalStore(Store):
     def _tmp(self, key: str) -> Path:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        return target.with_name(f"{_TMP}{uuid.uuid4().hex}-{target.name}")
+        # Never longer than the target's name allows: the name itself may use all 255 bytes.
+        return target.with_name(f"{_TMP}{uuid.uuid4().hex}")
 
     def _publish(self, tmp: Path, key: str, overwrite: bool) -> None:
         target = self._path(key)
@@ -98,6 +99,40 @@ class LocalStore(Store):
                         yield ObjectInfo(key, os.stat(os.path.join(folder, name)).st_size)
                     except FileNotFoundError:
                         continue
+
+    def swap(self, key: str, old: bytes, new: bytes) -> bool:
+        target = self._path(key)
+        aside = self._tmp(key)
+        try:
+            os.rename(target, aside)  # only one of several racers moves it
+        except FileNotFoundError:
+            return False
+        try:
+            if aside.read_bytes() != old:
+                with contextlib.suppress(FileExistsError):
+                    os.link(aside, target)
+                return False
+            self.put(key, new)
+            return True
+        finally:
+            aside.unlink(missing_ok=True)
+
+    def discard(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def leftovers(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        found = []
+        for folder, _dirs, files in os.walk(base):
+            rel = Path(folder).relative_to(self.root).as_posix()
+            found += [f"{rel}/{name}" for name in files if name.startswith(_TMP)]
+        return sorted(found)
+
+    def clean_leftovers(self, prefix: str) -> int:
+        found = self.leftovers(prefix)
+        for key in found:
+            self._path(key).unlink(missing_ok=True)
+        return len(found)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         try:

@@ -177,13 +177,21 @@ class S3Store(Store):
         try:
             parts, sha256 = self._upload_parts(key, path, upload_id, part_size, progress)
             with self._errors(key):
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=self._key(key),
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
-                )
+                try:
+                    self.client.complete_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=self._key(key),
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": parts},
+                        IfNoneMatch="*",
+                    )
+                except ClientError as error:
+                    # A retry after a lost answer finds its upload completed: the caller
+                    # compares the stored object with the file, as after any 412.
+                    code = error.response.get("Error", {}).get("Code")
+                    if code != "NoSuchUpload" or self.head(key) is None:
+                        raise
+                    raise ObjectExistsError(f"object {self.url}/{key} already exists") from None
         except BaseException:
             # Aborting frees the unfinished parts; it never touches a committed object.
             with contextlib.suppress(Exception):
@@ -269,6 +277,48 @@ class S3Store(Store):
             for page in pages:
                 for item in page.get("Contents", ()):
                     yield ObjectInfo(item["Key"][start:], item["Size"], item["ETag"].strip('"'))
+
+    def swap(self, key: str, old: bytes, new: bytes) -> bool:
+        info = self.head(key)
+        if info is None or self.get(key) != old:
+            return False
+        try:
+            with self._errors(key):
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=new,
+                    ChecksumAlgorithm="CRC32",
+                    ChecksumCRC32=crc32(new),
+                    IfMatch=f'"{info.etag}"',
+                )
+        except ObjectExistsError:  # a 412: someone else replaced it first
+            return self.get(key) == new  # or our own write, whose response was lost
+        return True
+
+    def discard(self, key: str) -> None:
+        with self._errors(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def _incomplete(self, prefix: str) -> Iterator[dict[str, Any]]:
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        )
+        with self._errors(prefix):
+            for page in pages:
+                yield from page.get("Uploads", ())
+
+    def leftovers(self, prefix: str) -> list[str]:
+        return sorted(item["Key"][len(self.prefix) :] for item in self._incomplete(prefix))
+
+    def clean_leftovers(self, prefix: str) -> int:
+        uploads = list(self._incomplete(prefix))
+        for item in uploads:
+            with self._errors(item["Key"]), contextlib.suppress(ClientError):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=item["Key"], UploadId=item["UploadId"]
+                )
+        return len(uploads)
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(

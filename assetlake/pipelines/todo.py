@@ -1,0 +1,128 @@
+"""The to-do list of a step: a pure function of catalogue records, existing outputs and the step.
+
+A job is one (step, version, parameters, sources) tuple; it is due when no committed output records
+that same tuple. Nothing here reads the lake or the clock, so the decision is tested on plain
+records; :mod:`assetlake.pipelines.populate` does the I/O around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from assetlake.pipelines.step import RECORD_FILTERS, job_key, key_maker
+
+if TYPE_CHECKING:
+    from assetlake.catalogue import Record
+    from assetlake.pipelines.step import Step
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: the sources (first one names the output) and the job's identity."""
+
+    step: str
+    version: str
+    key: str
+    parameters: dict[str, Any]
+    sources: tuple[Record, ...]
+
+    @property
+    def source_names(self) -> list[str]:
+        return [record.name for record in self.sources]
+
+    def describe(self) -> str:
+        """The sources in one short phrase: the first name, and how many more."""
+        more = f" (+{len(self.sources) - 1} more)" if len(self.sources) > 1 else ""
+        return self.sources[0].name + more
+
+
+@dataclass
+class ToDo:
+    """Jobs due, sources skipped (with the reason) and how many jobs are already done."""
+
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    done: int = 0
+
+
+def output_key(record: Record) -> str | None:
+    """The job key an output records (its last data process and its ``source_data``), or None
+    when the record's metadata does not say (a foreign or hand-made derived asset)."""
+    metadata = record.metadata or {}
+    processing = metadata.get("processing")
+    description = metadata.get("data_description")
+    if not isinstance(processing, dict) or not isinstance(description, dict):
+        return None
+    pipeline = processing.get("processing_pipeline")
+    processes = pipeline.get("data_processes") if isinstance(pipeline, dict) else None
+    sources = description.get("source_data")
+    if not (isinstance(processes, list) and processes and isinstance(sources, list)):
+        return None
+    last = processes[-1]
+    if not isinstance(last, dict):
+        return None
+    name, version, parameters = (
+        last.get("name"),
+        last.get("software_version"),
+        last.get("parameters"),
+    )
+    if not (isinstance(name, str) and isinstance(version, str) and isinstance(parameters, dict)):
+        return None
+    return job_key(name, version, parameters, [str(s) for s in sources])
+
+
+def matches(record: Record, selector: Mapping[str, Any]) -> bool:
+    """Whether a record passes the selector filters ``find`` has no keyword for."""
+    for key in RECORD_FILTERS:
+        if key in selector:
+            wanted = selector[key]
+            allowed = {wanted} if isinstance(wanted, str) else set(wanted)
+            if getattr(record, key) not in allowed:
+                return False
+    return True
+
+
+def plan(
+    declared: Step,
+    parameters: dict[str, Any],
+    sources: Iterable[Record],
+    done_keys: set[str],
+    *,
+    limit: int | None = None,
+) -> ToDo:
+    """The jobs due for a step: every source (or group of sources) that passes the selector, is
+    valid, and has no output of this (step, version, parameters) among ``done_keys``. The step's
+    own outputs are never its sources, so a broad selector cannot feed a step its own results."""
+    todo = ToDo()
+    usable: list[Record] = []
+    for record in sources:
+        if not matches(record, declared.sources) or record.label == declared.label:
+            continue
+        if record.status == "invalid":
+            reason = record.problems[0].get("message", "invalid") if record.problems else "invalid"
+            todo.skipped.append((record.name, f"source is invalid: {reason}"))
+        else:
+            usable.append(record)
+    key_of = key_maker(declared.name, declared.version, parameters)
+    for group in _groups(usable, declared.group_by):
+        key = key_of(record.name for record in group)
+        if key in done_keys:
+            todo.done += 1
+        elif limit is None or len(todo.jobs) < limit:
+            todo.jobs.append(Job(declared.name, declared.version, key, parameters, tuple(group)))
+    return todo
+
+
+def _groups(records: list[Record], group_by: str | None) -> Iterable[list[Record]]:
+    """One group per record, or per value of ``group_by``, each in acquisition order."""
+    if group_by is None:
+        return ([record] for record in sorted(records, key=lambda r: r.name))
+
+    def group_of(record: Record) -> str:
+        return str(getattr(record, group_by) or "")
+
+    ordered = sorted(records, key=lambda r: (group_of(r), r.acquired or "", r.name))
+    return (list(members) for _, members in groupby(ordered, key=group_of))

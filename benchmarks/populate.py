@@ -1,0 +1,246 @@
+"""Benchmark of ``assetlake populate`` against a moto S3 server in its own process.
+
+(a) overhead: 200 trivial jobs (20 with ``--quick``) through populate (one worker, in-process)
+    against calling the same function on the same kind of sources and committing with
+    ``AssetBuilder`` in a plain loop (on a twin bucket). Target: <= 1.2x the plain loop.
+(b) scaling: a CPU-bound step (spike detection on 60 s of 32-channel int16 traces; 4 s with
+    ``--quick``) on 8 sources with 1 local worker, 2 local workers and a 2-worker Dask
+    ``LocalCluster``. Target: >= 1.6x the one-worker rate on a 2-core machine.
+(c) the to-do computation (:func:`assetlake.pipelines.todo.plan` and reading the job key of every
+    output) for 100,000 catalogued sources with half already done (10,000 with ``--quick``); the
+    SQLite query that feeds it is measured by the find benchmark. Target: <= 1 s.
+
+    .venv/bin/python benchmarks/populate.py            # several minutes on a shared 2-core machine
+    .venv/bin/python benchmarks/populate.py --quick --out /tmp/populate.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from _moto import start_moto
+
+RESULTS = Path(__file__).resolve().parent / "results" / "populate.json"
+TARGETS = {"overhead_ratio": 1.2, "speedup_2_workers": 1.6, "todo_s": 1.0}
+ACQUIRED = datetime(2024, 3, 1, 9, 0, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+
+
+def commit_sources(lake: str, count: int, seconds: float, staging: Path) -> list[str]:
+    """Raw ecephys assets holding ``seconds`` of 32-channel int16 noise-and-spikes traces."""
+    import numpy as np
+
+    from assetlake.builder import AssetBuilder
+    from assetlake.naming import AssetName
+    from assetlake.schema.samples import raw_sidecars
+
+    rng = np.random.default_rng(1)
+    names = []
+    for i in range(count):
+        acquired = ACQUIRED + timedelta(minutes=i)
+        name = AssetName.raw("ecephys", f"{100 + i % 50}", acquired)
+        sidecars = raw_sidecars(name, acquired)
+        samples = max(int(seconds * 30_000), 64)
+        traces = rng.normal(0, 12, (samples, 32)).astype("int16")
+        traces[::997] -= 200
+        with AssetBuilder.raw(
+            sidecars["data_description.json"], sidecars["subject.json"], staging=staging
+        ) as asset:
+            asset.write_array("traces.zarr", "ap", traces, sampling_rate=30_000)
+            names.append(asset.commit(lake).name)
+    return names
+
+
+def plain_loop(lake: str, body: Any, label: str) -> float:
+    """The baseline: the same function on every source, committed with AssetBuilder directly."""
+    import _steps
+
+    from assetlake.builder import AssetBuilder
+    from assetlake.catalogue import Catalogue, default_catalogue_path
+    from assetlake.index import index_lake
+    from assetlake.pipelines.run import _description, _processing  # the same sidecars
+    from assetlake.pipelines.step import JobContext
+    from assetlake.pipelines.todo import Job
+    from assetlake.store import open_store
+
+    store = open_store(lake)
+    started = time.perf_counter()
+    with Catalogue(default_catalogue_path(store.url)) as catalogue:
+        index_lake(store, catalogue)
+        sources = catalogue.find(modality="ecephys", level="raw")
+    declared = _steps.trivial
+    parameters = declared.parameters_of({})
+    for record in sources:
+        job = Job(declared.name, declared.version, "plain", {"run": "a"}, (record,))
+        created = datetime.now().astimezone().replace(microsecond=0)
+        with AssetBuilder.derived(
+            record.name,
+            label,
+            _description(declared, job, created),
+            _processing(declared, job, store, created, created, {}),
+            created=created,
+        ) as output:
+            body(JobContext([record], parameters, output, store))
+            output.commit(store)
+    return time.perf_counter() - started
+
+
+def timed_populate(lake: str, step: str, run: str, **engine: Any) -> tuple[float, int]:
+    from assetlake.pipelines.populate import populate
+
+    started = time.perf_counter()
+    result = populate(step, lake, parameters={"run": run}, **engine)
+    return time.perf_counter() - started, result.count("done")
+
+
+def overhead(endpoint: str, jobs: int, work: Path) -> dict[str, Any]:
+    import _steps
+
+    from assetlake.store import open_store
+
+    lakes = {kind: f"s3://bench-populate-{kind}" for kind in ("populate", "plain")}
+    for url in lakes.values():
+        open_store(url).create()
+        commit_sources(url, jobs, 0.01, _staging(work))
+    plain = plain_loop(lakes["plain"], _steps.trivial_body, "trivial")
+    seconds, done = timed_populate(lakes["populate"], "_steps:trivial", "a", workers=1)
+    return {
+        "jobs": jobs,
+        "done": done,
+        "plain_loop_s": round(plain, 3),
+        "populate_s": round(seconds, 3),
+        "per_job_overhead_ms": round((seconds - plain) / jobs * 1000, 2),
+        "ratio": round(seconds / plain, 3),
+    }
+
+
+def scaling(endpoint: str, seconds: float, work: Path) -> dict[str, Any]:
+    from distributed import Client, LocalCluster
+
+    from assetlake.store import open_store
+
+    lake = "s3://bench-populate-cpu"
+    open_store(lake).create()
+    commit_sources(lake, 8, seconds, _staging(work))
+    one, done_one = timed_populate(lake, "_steps:cpu", "w1", workers=1)
+    two, done_two = timed_populate(lake, "_steps:cpu", "w2", workers=2)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        dask, done_dask = timed_populate(lake, "_steps:cpu", "dask", client=client)
+    return {
+        "sources": 8,
+        "trace_seconds": seconds,
+        "done": [done_one, done_two, done_dask],
+        "one_worker_s": round(one, 3),
+        "two_workers_s": round(two, 3),
+        "dask_two_workers_s": round(dask, 3),
+        "speedup_2_workers": round(one / two, 3),
+        "speedup_dask": round(one / dask, 3),
+    }
+
+
+def todo_computation(sources: int) -> dict[str, Any]:
+    from assetlake.catalogue import Record
+    from assetlake.pipelines.step import job_key, step
+    from assetlake.pipelines.todo import output_key, plan
+
+    parameters = {"threshold_sd": 5.0}
+    records = [
+        Record(
+            name=f"ecephys_{100000 + i // 20}_2024-03-01_{i % 24:02d}-{i // 24 % 60:02d}-00",
+            url="",
+            level="raw",
+            modalities=["ecephys"],
+            status="valid",
+        )
+        for i in range(sources)
+    ]
+    outputs = []
+    for record in records[::2]:
+        key_document = {
+            "data_description": {"source_data": [record.name]},
+            "processing": {
+                "processing_pipeline": {
+                    "data_processes": [
+                        {"name": "spikes", "software_version": "1", "parameters": parameters}
+                    ]
+                }
+            },
+        }
+        outputs.append(Record(name=f"{record.name}_spikes_2024-04-01_00-00-00", url="",
+                              level="derived", label="spikes", metadata=key_document))  # fmt: skip
+    started = time.perf_counter()
+    done = {key for record in outputs if (key := output_key(record))}
+    declared = step(label="spikes", version="1", sources={})(lambda job: {})
+    todo = plan(declared, parameters, records, done)
+    seconds = time.perf_counter() - started
+    assert todo.done == len(outputs) and len(todo.jobs) == sources - len(outputs)
+    assert job_key("spikes", "1", parameters, [records[0].name]) in done
+    return {
+        "sources": sources,
+        "done": todo.done,
+        "due": len(todo.jobs),
+        "todo_s": round(seconds, 3),
+    }
+
+
+def _staging(work: Path) -> Path:
+    folder = Path(tempfile.mkdtemp(dir=work))
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    options = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]
+    )
+    server, endpoint = start_moto()
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-populate-") as folder:
+            work = Path(folder)
+            os.environ["ASSETLAKE_CACHE"] = str(work / "cache")
+            report = {
+                "benchmark": "populate",
+                "quick": options.quick,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "targets": TARGETS,
+                "overhead": overhead(endpoint, 20 if options.quick else 200, work),
+                "scaling": scaling(endpoint, 4.0 if options.quick else 60.0, work),
+                "todo": todo_computation(10_000 if options.quick else 100_000),
+            }
+    finally:
+        server.kill()
+        server.wait()
+    report["targets_met"] = {
+        "overhead_ratio": report["overhead"]["ratio"] <= TARGETS["overhead_ratio"],
+        "speedup_2_workers": report["scaling"]["speedup_2_workers"] >= TARGETS["speedup_2_workers"],
+        "speedup_dask": report["scaling"]["speedup_dask"] >= TARGETS["speedup_2_workers"],
+        "todo_s": report["todo"]["todo_s"] <= TARGETS["todo_s"],
+    }
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
