@@ -24,6 +24,7 @@ from assetlake.problems import Problem
 MAX_BYTES = 16 << 20
 #: Deepest nesting of arrays and objects accepted (AIND v2 documents reach about 10).
 MAX_DEPTH = 64
+#: The whole numbers a 64-bit column (SQLite INTEGER, Parquet int64) holds.
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 #: C0 controls (except tab and newline), DEL and C1 controls: never legitimate in metadata text,
 #: and the raw material of terminal escape sequences. ``\r`` is included: it can forge lines.

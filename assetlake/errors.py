@@ -29,7 +29,19 @@ class HandOverError(UsageError):
 
 
 class QueryError(UsageError):
-    """A catalogue query that cannot be run (unknown field, bad date, bad sort key)."""
+    """A catalogue query that cannot be run (unknown field, bad date, bad sort key). ``named`` is
+    the word the message starts with when it names one query field (``after``), so a caller can
+    name that field as its users know it (the CLI says ``--after``)."""
+
+    def __init__(self, message: str, *, named: str | None = None) -> None:
+        super().__init__(message)
+        self.named = named
+
+    def renamed(self, name: str) -> QueryError:
+        """The same error with its field called ``name``."""
+        if self.named is None:
+            return self
+        return QueryError(name + str(self).removeprefix(self.named), named=name)
 
 
 class InvalidNameError(AssetLakeError, ValueError):

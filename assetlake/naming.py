@@ -8,7 +8,7 @@ Parts are separated by ``_``, so subject ids and labels never contain it. A raw 
 a legacy one 3, and each derivation adds 3, so the part count alone tells the forms apart.
 
 >>> name = parse_name("ecephys_123456_2024-03-01_14-05-09_sorted_2024-03-02_08-00-00")
->>> name.kind.value, name.label, str(name.source)
+>>> name.level.value, name.label, str(name.source)
 ('derived', 'sorted', 'ecephys_123456_2024-03-01_14-05-09')
 >>> str(name) == "ecephys_123456_2024-03-01_14-05-09_sorted_2024-03-02_08-00-00"
 True
@@ -55,7 +55,10 @@ MODALITIES: dict[str, str] = {
 }
 
 
-class NameKind(StrEnum):
+class Level(StrEnum):
+    """Whether an asset was acquired (``raw``) or computed from other assets (``derived``): what
+    a name's form says, the catalogue's ``level`` and AIND's ``data_level``."""
+
     RAW = "raw"
     DERIVED = "derived"
 
@@ -75,7 +78,7 @@ class AssetName:
     modality: str | None = None
     source: AssetName | None = None
     label: str | None = None
-    created: datetime | None = None
+    processed: datetime | None = None
 
     @classmethod
     def raw(cls, modality: str, subject_id: str, acquired: datetime) -> AssetName:
@@ -84,8 +87,8 @@ class AssetName:
         _check_word(subject_id, "subject id")
         return cls(subject_id=subject_id, acquired=_to_second(acquired), modality=modality)
 
-    def derive(self, label: str, created: datetime) -> AssetName:
-        """The name of an asset derived from this one by a processing run at ``created``."""
+    def derive(self, label: str, processed: datetime) -> AssetName:
+        """The name of an asset derived from this one by a processing run at ``processed``."""
         _check_word(label, "label")
         return AssetName(
             subject_id=self.subject_id,
@@ -93,12 +96,12 @@ class AssetName:
             modality=self.modality,
             source=self,
             label=label,
-            created=_to_second(created),
+            processed=_to_second(processed),
         )
 
     @property
-    def kind(self) -> NameKind:
-        return NameKind.RAW if self.source is None else NameKind.DERIVED
+    def level(self) -> Level:
+        return Level.RAW if self.source is None else Level.DERIVED
 
     @property
     def legacy(self) -> bool:
@@ -113,7 +116,7 @@ class AssetName:
     @property
     def timestamp(self) -> datetime:
         """The time written in this name: acquisition for raw, processing for derived."""
-        return self.acquired if self.created is None else self.created
+        return self.acquired if self.processed is None else self.processed
 
     def __str__(self) -> str:
         stamp = _format_time(self.timestamp)
@@ -123,17 +126,18 @@ class AssetName:
         return SEP.join((*head, self.subject_id, stamp))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form printed by ``assetlake name parse --json``."""
+        """The JSON form printed by ``assetlake name parse --json``; its keys ``kind`` (the level)
+        and ``created`` (the processing time) predate the one vocabulary and stay, as a contract."""
         return {
             "name": str(self),
-            "kind": self.kind.value,
+            "kind": self.level.value,
             "modality": self.modality,
             "subject_id": self.subject_id,
             "acquired": self.acquired.isoformat(),
             "legacy": self.legacy,
             "source": None if self.source is None else str(self.source),
             "label": self.label,
-            "created": None if self.created is None else self.created.isoformat(),
+            "created": None if self.processed is None else self.processed.isoformat(),
         }
 
 
@@ -183,7 +187,7 @@ def parse_name(text: str) -> AssetName:
             modality=name.modality,
             source=name,
             label=_check_word(label, "label", text),
-            created=_parse_time(date, time, text),
+            processed=_parse_time(date, time, text),
         )
     return name
 

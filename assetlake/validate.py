@@ -15,7 +15,7 @@ from typing import Any
 
 from assetlake.document import control_characters
 from assetlake.errors import InvalidNameError, UsageError
-from assetlake.naming import AssetName, NameKind, parse_name
+from assetlake.naming import AssetName, Level, parse_name
 from assetlake.problems import Problem, Severity, has_errors
 from assetlake.schema import METADATA_FILES, SIDECARS, DataDescription, Sidecar, read_metadata
 from assetlake.schema.aind import target_file
@@ -44,7 +44,7 @@ class Report:
     @property
     def level(self) -> str | None:
         if self.name is not None:
-            return self.name.kind.value
+            return self.name.level.value
         description = self.models.get(DATA_DESCRIPTION)
         return description.data_level if isinstance(description, DataDescription) else None
 
@@ -173,7 +173,7 @@ def _cross_check(report: Report) -> list[Problem]:
             )
         )
     if _wall_clock(description.creation_time) != name.timestamp:
-        what = "acquisition" if name.kind is NameKind.RAW else "processing"
+        what = "acquisition" if name.level is Level.RAW else "processing"
         problems.append(
             Problem(
                 DATA_DESCRIPTION,
@@ -183,12 +183,12 @@ def _cross_check(report: Report) -> list[Problem]:
                 description.creation_time.isoformat(),
             )
         )
-    if description.data_level != name.kind.value:
+    if description.data_level != name.level.value:
         problems.append(
             Problem(
                 DATA_DESCRIPTION,
                 "data_level",
-                f"must be {name.kind.value!r}: the asset name is that of a {name.kind.value} asset",
+                f"must be {name.level.value!r}: the asset name is that of a {name.level.value} asset",
                 description.data_level,
             )
         )

@@ -248,10 +248,8 @@ def verdict(sizes: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one small catalogue (10,000 assets)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "find.json")
+def add_cache_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cache``: where :func:`build` keeps catalogues between runs (building one takes minutes)."""
     parser.add_argument(
         "--cache",
         type=Path,
@@ -259,6 +257,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         / "assetlake-bench",
         help="where built catalogues are kept between runs",
     )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one small catalogue (10,000 assets)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "find.json")
+    add_cache_argument(parser)
     args = parser.parse_args(argv)
     sizes = [10_000] if args.quick else [100_000, 1_000_000]
     repeat, baseline_repeat, cli_runs = (50, 3, 5) if args.quick else (400, 5, 10)

@@ -19,7 +19,6 @@ import platform
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assetlake.catalogue import Catalogue
-from benchmarks.find import _percentiles, build
+from benchmarks.find import _percentiles, add_cache_argument, build
 
 TARGETS = {"api_p95_ms": 50.0, "api_rps": 300.0, "search_page_p95_ms": 100.0}
 LIMIT = 100
@@ -112,24 +111,25 @@ def load(host: str, port: int, urls: list[str], clients: int, seconds: float) ->
 
 
 def floor(catalogue: Path, urls: list[str], seconds: float) -> dict[str, Any]:
-    """The API search's queries through ``Catalogue.find`` in-process, one after another."""
+    """The API search's queries through ``Catalogue.page`` in-process, one after another."""
     from urllib.parse import parse_qsl, urlsplit
 
-    from assetlake.web.params import find_keywords
+    from assetlake.catalogue.query import DEFAULT_LIMIT
+    from assetlake.web.params import paged, parse_query
 
-    pages = [find_keywords(parse_qsl(urlsplit(url).query)) for url in urls]
+    queries = [paged(parse_query(parse_qsl(urlsplit(url).query)), DEFAULT_LIMIT) for url in urls]
     samples: list[float] = []
     run: Callable[[Any], Any]
     with Catalogue(catalogue, readonly=True) as cat:
 
-        def run(page: Any) -> Any:
-            return [r.without_metadata() for r in cat.find(**page.keywords, limit=page.limit)]
+        def run(query: Any) -> Any:
+            return [r.without_metadata() for r in cat.page(query).records]
 
         deadline = time.perf_counter() + seconds
         i = 0
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            run(pages[i % len(pages)])
+            run(queries[i % len(queries)])
             samples.append(time.perf_counter() - started)
             i += 1
     return {**_percentiles(samples), "requests": len(samples),
@@ -145,13 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "serve.json"
     )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=Path(os.environ.get("ASSETLAKE_BENCH_CACHE", tempfile.gettempdir()))
-        / "assetlake-bench",
-        help="where built catalogues are kept between runs",
-    )
+    add_cache_argument(parser)
     args = parser.parse_args(argv)
     assets = args.assets or (10_000 if args.quick else 1_000_000)
     clients = args.clients or (4 if args.quick else 16)

@@ -83,6 +83,19 @@ class Result:
 
 
 @pytest.fixture
+def catalogue_file(tmp_path: Path) -> Path:
+    """A catalogue of ``test_catalogue.sample()``: what ``find``, the site and its API read."""
+    from test_catalogue import sample
+
+    from assetlake.catalogue import Catalogue
+
+    path = tmp_path / "cat.sqlite"
+    with Catalogue(path) as cat:
+        cat.upsert(sample())
+    return path
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     """Run ``assetlake ARGS...`` in-process through the real entry point; return code and output."""
     from assetlake.cli import main

@@ -32,7 +32,7 @@ def check_output(out: str) -> None:
     for step in STEPS:
         assert step in out
     committed = re.findall(r"^   \+ (\S+)", out, flags=re.MULTILINE)
-    assert [parse_name(name).kind.value for name in committed] == ["raw"] * 4
+    assert [parse_name(name).level.value for name in committed] == ["raw"] * 4
     populated = re.findall(r"^done +\S+ -> (\S+) in ", out, flags=re.MULTILINE)
     labels = sorted(parse_name(name).label for name in populated)
     assert labels == ["downsampled"] + ["figures"] * 4 + ["rates"] * 2 + ["spikes"] * 2 + [

@@ -13,14 +13,6 @@ from test_catalogue import ANALYSIS, CURATED, LAKE, OTHER, RAW_A, RAW_B, RAW_C, 
 from assetlake.catalogue import Catalogue
 
 
-@pytest.fixture
-def catalogue_file(tmp_path: Path) -> Path:
-    path = tmp_path / "cat.sqlite"
-    with Catalogue(path) as cat:
-        cat.upsert(sample())
-    return path
-
-
 def test_names_urls_and_json(cli, catalogue_file: Path) -> None:
     done = cli("find", "--catalogue", catalogue_file, "--level", "raw", "--format", "names")
     assert (done.code, done.out, done.err) == (0, f"{RAW_C}\n{RAW_A}\n{RAW_B}\n", "")

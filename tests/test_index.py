@@ -83,7 +83,7 @@ def sample_sidecars(name: str) -> dict[str, Any]:
     if parsed.source is None:
         models = raw_sidecars(parsed, parsed.acquired.replace(tzinfo=PACIFIC))
     else:
-        models = derived_sidecars(parsed, parsed.created.replace(tzinfo=PACIFIC))
+        models = derived_sidecars(parsed, parsed.processed.replace(tzinfo=PACIFIC))
     return {filename: json.loads(dump_sidecar(model)) for filename, model in models.items()}
 
 

@@ -60,18 +60,18 @@ def test_invalid_names_are_rejected_with_the_reason(text: str, reason: str) -> N
 
 def test_derived_name_parts() -> None:
     name = parse_name(DERIVED)
-    assert name.kind == "derived"
+    assert name.level == "derived"
     assert (name.modality, name.subject_id, name.label) == ("ecephys", "123456", "sorted")
     assert name.acquired == datetime(2024, 3, 1, 14, 5, 9)
-    assert name.created == datetime(2024, 3, 2, 8, 0, 0)
-    assert name.timestamp == name.created
+    assert name.processed == datetime(2024, 3, 2, 8, 0, 0)
+    assert name.timestamp == name.processed
     assert name.root == parse_name(RAW)
     assert name.source == parse_name(RAW)
 
 
 def test_legacy_name_has_no_modality() -> None:
     name = parse_name("123456_2024-03-01_14-05-09")
-    assert (name.kind, name.modality, name.legacy) == ("raw", None, True)
+    assert (name.level, name.modality, name.legacy) == ("raw", None, True)
 
 
 def test_raw_builder_drops_microseconds_and_timezone() -> None:

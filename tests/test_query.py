@@ -62,12 +62,37 @@ def test_params_round_trip() -> None:
         assert all(isinstance(v, str | list) for v in params.values())
         assert Query.from_params(params) == query
     assert Query.from_params({"limit": "3", "invalid": "true"}) == Query(limit=3, invalid=True)
-    with pytest.raises(QueryError, match="query parameter 'colour' is not known"):
+    with pytest.raises(QueryError, match="unknown filter 'colour'; use one of text, subject"):
         Query.from_params({"colour": "blue"})
-    with pytest.raises(QueryError, match="query parameter limit='many' is not a whole number"):
+    with pytest.raises(QueryError, match="limit 'many' must be a whole number at least 1"):
         Query.from_params({"limit": "many"})
-    with pytest.raises(QueryError, match="'level' takes one value, got 2"):
+    with pytest.raises(QueryError, match="level is given 2 times; give it once"):
         Query.from_params({"level": ["raw", "derived"]})
+
+
+def test_params_from_untrusted_text_are_bounded() -> None:
+    """What a URL or a form sends: blanks left out, on/off checkboxes, bounded sizes and counts."""
+    given = {"subject": ["", " 111 "], "genotype": "", "invalid": "on", "limit": "5"}
+    assert Query.from_params(given) == Query(subject="111", invalid=True, limit=5)
+    with pytest.raises(QueryError, match="limit '5000' must be a whole number from 1 to 1000"):
+        Query.from_params({"limit": "5000"}, max_limit=1000)
+    with pytest.raises(QueryError, match="subject is given 21 times; give it at most 20 times"):
+        Query.from_params({"subject": [str(n) for n in range(21)]})
+    with pytest.raises(QueryError, match="text is longer than 200 characters"):
+        Query.from_params({"text": "x" * 201})
+    with pytest.raises(QueryError, match=r"^after 'soon' is not a date") as refused:
+        Query.from_params({"after": "soon"})
+    assert str(refused.value.renamed("--after")).startswith("--after 'soon' is not a date")
+
+
+def test_a_last_full_page_has_no_cursor(tmp_path: Path) -> None:
+    cat = Catalogue(tmp_path / "c.sqlite")
+    cat.upsert(crowd(6))
+    first = cat.page(Query(sort="name", limit=3))
+    assert first.cursor is not None
+    last = cat.page(Query(sort="name", limit=3, cursor=first.cursor))
+    assert len(last.records) == 3 and last.cursor is None
+    assert names(first.records) + names(last.records) == names(cat.find(sort="name"))
 
 
 def test_find_options_are_generated_from_the_query() -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from assetlake.catalogue.publish import publish_catalogue
 
 from assetlake.asset import CLAIM, COMMIT
 from assetlake.catalogue import Catalogue
+from assetlake.catalogue.publish import publish_catalogue
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.index import index_lake
 from assetlake.store import RESERVED_PREFIX, normalise_lake_url, open_store, sha256_file

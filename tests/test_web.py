@@ -3,6 +3,7 @@ figures with caching headers, the notice when the lake is gone, and ``assetlake 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,22 +15,14 @@ from urllib.parse import urlencode
 import pytest
 from factories import make_raw_asset
 from starlette.testclient import TestClient
-from test_catalogue import RAW_A, RAW_B, SORTED, sample
+from test_catalogue import RAW_A, RAW_B, SORTED
 from weblake import HOSTILE, JS_LINK, WebLake, build_lake, png
 
-from assetlake.catalogue import Catalogue
+from assetlake.catalogue import Catalogue, Query
 from assetlake.upload import upload_folder
 from assetlake.web.app import create_app
-from assetlake.web.params import FILTERS, find_keywords
+from assetlake.web.params import parse_query
 from assetlake.web.site import Site
-
-
-@pytest.fixture
-def catalogue_file(tmp_path: Path) -> Path:
-    path = tmp_path / "cat.sqlite"
-    with Catalogue(path) as cat:
-        cat.upsert(sample())
-    return path
 
 
 @pytest.fixture
@@ -68,9 +61,9 @@ def test_api_search_prints_exactly_what_find_prints(
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.text == done.out
-    page = find_keywords(params)  # the Python API, given the keywords the site parsed
+    query = parse_query(params)  # the Python API, given the query the site parsed
     with Catalogue(catalogue_file, readonly=True) as cat:
-        python = [r.without_metadata() for r in cat.find(**page.keywords, limit=page.limit)]
+        python = [r.without_metadata() for r in cat.find(query)]
     assert json.loads(response.text) == python
 
 
@@ -98,7 +91,7 @@ def test_paging_by_limit_and_cursor_walks_every_asset_once(client: TestClient) -
         ("sort=colour", "sort key 'colour' is not known"),
         ("limit=0", "limit '0' must be a whole number from 1 to 1000"),
         ("limit=ten", "limit 'ten' must be a whole number"),
-        ("cursor=%21%21", "cursor '!!' is not one this site made"),
+        ("cursor=%21%21", "cursor '!!' is not a cursor of this search"),
         ("invalid=maybe", "invalid 'maybe' is not true or false"),
         ("genotype=a&genotype=b", "genotype is given 2 times; give it once"),
         ("text=" + "x" * 201, "text is longer than 200 characters"),
@@ -149,7 +142,7 @@ def test_openapi_describes_every_filter(client: TestClient) -> None:
     document = client.get("/api/openapi.json").json()
     assert document["openapi"].startswith("3.")
     search = document["paths"]["/api/assets"]["get"]
-    assert [p["name"] for p in search["parameters"]] == [f.name for f in FILTERS]
+    assert [p["name"] for p in search["parameters"]] == [f.name for f in dataclasses.fields(Query)]
     assert {"/api/assets/{name}", "/api/assets/{name}/lineage"} <= document["paths"].keys()
 
 
@@ -295,3 +288,14 @@ def test_serve_without_a_catalogue_is_one_line(cli, tmp_path: Path) -> None:
     )
     done = cli("serve", "--catalogue", tmp_path / "cat.sqlite", "--port", "70000")
     assert done.code == 2 and "70000" in done.err and done.err[-1] == "\n"
+
+
+def test_the_search_form_is_generated_from_the_query(client: TestClient) -> None:
+    page = client.get("/?subject=222&invalid=true&sort=name&limit=5").text
+    filters = [spec for spec in dataclasses.fields(Query) if not spec.metadata["paging"]]
+    assert filters and all(f'name="{spec.name}"' in page for spec in filters)
+    assert 'name="subject" value="222"' in page
+    assert 'name="invalid" value="true" checked' in page
+    assert '<input type="hidden" name="sort" value="name">' in page  # a new search keeps them
+    assert '<input type="hidden" name="limit" value="5">' in page
+    assert "assetlake find --subject 222 --invalid --sort name --limit 5" in page

@@ -163,6 +163,12 @@ def _scalars(item: Any, add: Callable[[str], None]) -> None:
             stack.pop()
 
 
+def _top(rows: list[tuple[str, int]], top: int) -> list[tuple[str, int]]:
+    if len(rows) <= top:
+        return rows
+    return [*rows[: top - 1], ("(other)", sum(n for _, n in rows[top - 1 :]))]
+
+
 def _placeholders(values: list[Any]) -> str:
     return ", ".join("?" * len(values))
 
@@ -469,6 +475,35 @@ class Catalogue:
         """How many assets have each status, counted in SQL rather than by loading records."""
         return dict(self.db.execute("SELECT status, count(*) FROM assets GROUP BY status"))
 
+    def counts(self, top: int = 20) -> dict[str, list[tuple[str, int]]]:
+        """How many assets there are ``{"modality": [(value, assets), …], "project": …, "month":
+        …, "status": …}``, counted in SQL on indexed columns. Modalities and projects come most
+        common first, the ``top - 1`` first kept and the rest summed as ``(other)``; months are the
+        ``top`` latest, oldest first (``(unknown)`` for assets without a time)."""
+        db = self.db
+        return {
+            "modality": _top(
+                db.execute(
+                    "SELECT modality, count(*) FROM asset_modalities "
+                    "GROUP BY modality ORDER BY 2 DESC, 1"
+                ).fetchall(),
+                top,
+            ),
+            "project": _top(
+                db.execute(
+                    "SELECT coalesce(project, '(none)'), count(*) FROM assets "
+                    "GROUP BY 1 ORDER BY 2 DESC, 1"
+                ).fetchall(),
+                top,
+            ),
+            "month": db.execute(
+                "SELECT coalesce(substr(acquired_at, 1, 7), '(unknown)'), count(*) FROM assets "
+                "GROUP BY 1 ORDER BY 1 DESC LIMIT ?",
+                (top,),
+            ).fetchall()[::-1],
+            "status": sorted(self.status_counts().items(), key=lambda item: -item[1]),
+        }
+
     def known_names(self) -> set[str]:
         return {name for (name,) in self.db.execute("SELECT name FROM assets")}
 
@@ -511,9 +546,11 @@ class Catalogue:
         return self.page(query, full=full, **filters).records
 
     def page(self, query: Query | None = None, /, *, full: bool = False, **filters: Any) -> Page:
-        """Like :meth:`find`, with the cursor of the next page when this one is full."""
+        """Like :meth:`find`, with the cursor of the next page when more assets match (one asset
+        past the limit is read to know, so a last page is never followed by an empty one)."""
         query = query if query is not None else Query(**filters)
-        search = plan.plan(query, self.statistics(query))
+        ahead = query if query.limit is None else replace(query, limit=query.limit + 1)
+        search = plan.plan(ahead, self.statistics(ahead))
         select = _wanted(full=full)
         if search.key is None:
             found = self.db.execute(*search.statement(select)).fetchall()
@@ -521,7 +558,8 @@ class Catalogue:
         else:
             records = self._two_pass(search, select, full=full)
         cursor = None
-        if query.limit is not None and len(records) == query.limit:
+        if query.limit is not None and len(records) > query.limit:
+            records = records[: query.limit]
             last = self.db.execute(
                 f"SELECT {', '.join(query.order)} FROM assets a WHERE a.name = ?",
                 (records[-1].name,),

@@ -25,8 +25,8 @@ from typing import Any
 
 from assetlake.catalogue import schema as record_schema
 from assetlake.catalogue.db import VERSION, Catalogue, writer_lock
-from assetlake.catalogue.schema import INT64, safe_text
-from assetlake.document import read_document
+from assetlake.catalogue.schema import safe_text
+from assetlake.document import INT64_MAX, INT64_MIN, read_document
 from assetlake.errors import CatalogueBusyError, CatalogueError, LakeError
 from assetlake.problems import Problem
 from assetlake.store import RESERVED_PREFIX, Store, open_store
@@ -201,7 +201,7 @@ def _file_row(asset: str, entry: Any) -> dict[str, Any]:
         value = entry.get(column)
         if kind == "int64":
             ok = isinstance(value, int) and not isinstance(value, bool)
-            row[column] = value if ok and INT64[0] <= value <= INT64[1] else None
+            row[column] = value if ok and INT64_MIN <= value <= INT64_MAX else None
         else:
             row[column] = safe_text(value) if isinstance(value, str) else None
     return row

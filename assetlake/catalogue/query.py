@@ -33,8 +33,9 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from assetlake.catalogue.record import Level, Record
+from assetlake.catalogue.record import Record
 from assetlake.errors import QueryError
+from assetlake.naming import MODALITIES, Level
 
 #: Sort keys users may give, and the index-ordered columns each one means (the name, unique, last).
 SORT_KEYS: dict[str, tuple[str, ...]] = {
@@ -44,14 +45,36 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "size": ("a.size", "a.name"),
     "processed": ("a.processed", "a.name"),
 }
+#: How many assets ``find`` and the HTTP API return when no limit is given.
+DEFAULT_LIMIT = 100
+#: Bounds on parameters read from text (a URL), so a hostile request cannot make a search slow.
+MAX_VALUE_CHARS = 200
+MAX_VALUES = 20
 
 
 def _filter(
-    help: str, *, many: bool = False, metavar: str | None = None, cli: bool = True
+    help: str,
+    *,
+    many: bool = False,
+    metavar: str | None = None,
+    example: str | None = None,
+    choices: Iterable[str] | None = None,
+    paging: bool = False,
+    cli: bool = True,
 ) -> dict[str, Any]:
-    """A query field's ``field(metadata=...)``: ``many`` takes several values (OR, a tuple),
-    and ``cli`` makes it a ``find`` option."""
-    return {"help": help, "many": many, "metavar": metavar, "cli": cli}
+    """A query field's ``field(metadata=...)``, from which the ``find`` options, the search form
+    and the HTTP parameters are generated: ``many`` takes several values (OR, a tuple); ``example``
+    is a form's placeholder; ``choices`` the values a form offers (a live collection); ``paging``
+    marks the parts that are not filters (sort, limit, cursor); ``cli`` makes it a ``find`` option."""
+    return {
+        "help": help,
+        "many": many,
+        "metavar": metavar,
+        "example": example,
+        "choices": choices,
+        "paging": paging,
+        "cli": cli,
+    }
 
 
 @dataclass(frozen=True)
@@ -59,13 +82,18 @@ class Query:
     """Every part of a search, validated and normalised when built (see the module docstring)."""
 
     text: str | None = field(
-        default=None, metadata=_filter("Words anywhere in the metadata; every one must match.")
+        default=None,
+        metadata=_filter(
+            "Words anywhere in the metadata; every one must match.", example="probe drift"
+        ),
     )
     subject: tuple[str, ...] = field(
-        default=(), metadata=_filter("Subject id; '*' wildcards; repeat for OR.", many=True)
+        default=(),
+        metadata=_filter("Subject id; '*' wildcards; repeat for OR.", many=True, example="1234*"),
     )
     modality: tuple[str, ...] = field(
-        default=(), metadata=_filter("Modality, e.g. ecephys; repeat for OR.", many=True)
+        default=(),
+        metadata=_filter("Modality, e.g. ecephys; repeat for OR.", many=True, choices=MODALITIES),
     )
     project: tuple[str, ...] = field(
         default=(), metadata=_filter("Project name; repeat for OR.", many=True)
@@ -76,24 +104,33 @@ class Query:
     before: str | None = field(
         default=None, metadata=_filter("Acquired before, e.g. 2024-04-01T12:00:00.", metavar="DATE")
     )
-    level: Level | None = field(default=None, metadata=_filter("Raw or derived assets."))
+    level: Level | None = field(
+        default=None, metadata=_filter("Raw or derived assets.", choices=Level)
+    )
     derived_from: tuple[str, ...] = field(
-        default=(), metadata=_filter("Descendants of NAME (any depth).", many=True, metavar="NAME")
+        default=(),
+        metadata=_filter(
+            "Descendants of NAME (any depth).", many=True, metavar="NAME", example="asset name"
+        ),
     )
     species: tuple[str, ...] = field(
         default=(), metadata=_filter("Species, any case; repeat for OR.", many=True)
     )
     genotype: str | None = field(
-        default=None, metadata=_filter("Part of the genotype, any case, e.g. sst-ires.")
+        default=None,
+        metadata=_filter("Part of the genotype, any case, e.g. sst-ires.", example="sst"),
     )
     invalid: bool = field(default=False, metadata=_filter("Only assets that failed validation."))
-    limit: int | None = field(default=None, metadata=_filter("At most this many assets."))
     sort: str = field(
         default="acquired",
-        metadata=_filter(f"{', '.join(SORT_KEYS)}; '-' in front for descending."),
+        metadata=_filter(f"{', '.join(SORT_KEYS)}; '-' in front for descending.", paging=True),
+    )
+    limit: int | None = field(
+        default=None, metadata=_filter("At most this many assets.", paging=True)
     )
     cursor: str | None = field(
-        default=None, metadata=_filter("Continue after the page this cursor ends.", cli=False)
+        default=None,
+        metadata=_filter("Continue after the page this cursor ends.", paging=True, cli=False),
     )
 
     def __post_init__(self) -> None:
@@ -103,7 +140,7 @@ class Query:
         for name in ("after", "before"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, parse_moment(value, what=f"--{name}"))
+                object.__setattr__(self, name, parse_moment(value, what=name))
         if self.level is not None:
             try:
                 object.__setattr__(self, "level", Level(self.level))
@@ -163,25 +200,35 @@ class Query:
         return replace(self, cursor=base64.urlsafe_b64encode(token.encode()).decode())
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str | list[str]]) -> Query:
-        """A query from HTTP-style parameters: every value text, a repeated one as a list."""
+    def from_params(
+        cls, params: Mapping[str, str | list[str]], *, max_limit: int | None = None
+    ) -> Query:
+        """A query from HTTP-style parameters: every value text, a repeated one as a list. Values
+        are stripped and empty ones left out (an empty form field); each value is at most
+        :data:`MAX_VALUE_CHARS` long and a filter repeats at most :data:`MAX_VALUES` times, and
+        ``max_limit`` caps ``limit``, so untrusted text cannot ask for unbounded work."""
         specs = {spec.name: spec for spec in fields(cls)}
         values: dict[str, Any] = {}
         for name, given in params.items():
             spec = specs.get(name)
             if spec is None:
-                raise QueryError(
-                    f"query parameter {name!r} is not known; use one of {', '.join(specs)}"
-                )
+                raise QueryError(f"unknown filter {name!r}; use one of {', '.join(specs)}")
             items = given if isinstance(given, list) else [given]
+            if any(len(item) > MAX_VALUE_CHARS for item in items):
+                raise QueryError(f"{name} is longer than {MAX_VALUE_CHARS} characters; shorten it")
+            items = [item.strip() for item in items if item.strip()]
+            most = MAX_VALUES if spec.metadata["many"] else 1
+            if len(items) > most:
+                allowed = f"at most {MAX_VALUES} times" if spec.metadata["many"] else "once"
+                raise QueryError(f"{name} is given {len(items)} times; give it {allowed}")
+            if not items:
+                continue
             if spec.metadata["many"]:
                 values[name] = items
-            elif len(items) != 1:
-                raise QueryError(f"query parameter {name!r} takes one value, got {len(items)}")
             elif spec.type == "bool":
                 values[name] = _boolean(name, items[0])
             elif spec.type == "int | None":
-                values[name] = _whole(name, items[0])
+                values[name] = _whole(name, items[0], max_limit)
             else:
                 values[name] = items[0]
         return cls(**values)
@@ -219,20 +266,23 @@ def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def _boolean(name: str, text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
+    if text.lower() in ("true", "1", "yes", "on"):
         return True
-    if text.lower() in ("false", "0", "no"):
+    if text.lower() in ("false", "0", "no", "off"):
         return False
-    raise QueryError(f"query parameter {name}={text!r} is not true or false")
+    raise QueryError(f"{name} {text!r} is not true or false")
 
 
-def _whole(name: str, text: str) -> int:
+def _whole(name: str, text: str, most: int | None) -> int:
+    """A positive whole number from text, at most ``most``."""
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
-        raise QueryError(
-            f"query parameter {name}={text!r} is not a whole number, e.g. 100"
-        ) from None
+        number = 0
+    if number < 1 or (most is not None and number > most):
+        bound = "at least 1" if most is None else f"from 1 to {most}"
+        raise QueryError(f"{name} {text!r} must be a whole number {bound}, e.g. 100")
+    return number
 
 
 def parse_moment(value: str | date, *, what: str = "date") -> str:
@@ -248,7 +298,8 @@ def parse_moment(value: str | date, *, what: str = "date") -> str:
         except ValueError:
             raise QueryError(
                 f"{what} {value!r} is not a date; use YYYY-MM-DD or an ISO time like "
-                "2024-03-01T14:05:09"
+                "2024-03-01T14:05:09",
+                named=what,
             ) from None
     if moment.tzinfo is not None:
         try:
@@ -256,7 +307,8 @@ def parse_moment(value: str | date, *, what: str = "date") -> str:
         except OverflowError:
             raise QueryError(
                 f"{what} {value!r} falls outside the years 1 to 9999 in UTC; "
-                "give a time inside them, e.g. 0001-01-02"
+                "give a time inside them, e.g. 0001-01-02",
+                named=what,
             ) from None
     return moment.isoformat(timespec="seconds")
 

@@ -13,12 +13,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
-class Level(StrEnum):
-    """Whether an asset was acquired (``raw``) or computed from other assets (``derived``)."""
-
-    RAW = "raw"
-    DERIVED = "derived"
+from assetlake.naming import Level
 
 
 class Status(StrEnum):

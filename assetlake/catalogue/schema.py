@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assetlake.catalogue.record import Record, Status
+from assetlake.document import INT64_MAX, INT64_MIN
 from assetlake.problems import Problem
 
-INT64 = (-(1 << 63), (1 << 63) - 1)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -127,7 +127,7 @@ class Schema:
                 if isinstance(value, bool) or not isinstance(value, int):
                     changes[f.name] = 0
                     problems.append(problem(f.name, "is not a whole number; stored as 0", value))
-                elif not INT64[0] <= value <= INT64[1]:
+                elif not INT64_MIN <= value <= INT64_MAX:
                     changes[f.name] = 0
                     problems.append(problem(f.name, "is beyond 64 bits; stored as 0", value))
             elif f.parquet == "string" and isinstance(value, str):

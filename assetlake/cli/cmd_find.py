@@ -5,22 +5,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import fields
+from enum import EnumMeta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from assetlake.catalogue.query import Query
-from assetlake.catalogue.record import Level
+from assetlake.catalogue.query import DEFAULT_LIMIT, Query
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
 from assetlake.cli.output import one_line
+from assetlake.errors import QueryError
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
 
 FORMATS = ("table", "json", "names", "urls")
 TABLE_COLUMNS = ("name", "level", "modality", "subject", "acquired", "project", "status")
-DEFAULT_LIMIT = 100
 
 
 def _row(record: Record) -> tuple[str, ...]:
@@ -45,6 +45,10 @@ def format_table(records: list[Record]) -> str:
     )
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def query_options(command: Callable[..., None]) -> Callable[..., None]:
     """``find``'s arguments, generated from the :class:`Query` declarations: TEXT for ``text``,
     a repeatable option for a filter that takes several values, a flag for a yes/no one."""
@@ -55,14 +59,14 @@ def query_options(command: Callable[..., None]) -> Callable[..., None]:
         if spec.name == "text":
             command = click.argument("text", nargs=-1)(command)
             continue
-        flag = "--" + spec.name.replace("_", "-")
+        flag = _option(spec.name)
         extra: dict[str, Any] = {"help": meta["help"], "metavar": meta["metavar"]}
         if meta["many"]:
             extra["multiple"] = True
         elif spec.type == "bool":
             extra["is_flag"] = True
-        elif spec.name == "level":
-            extra["type"] = click.Choice([str(level) for level in Level])
+        elif isinstance(meta["choices"], EnumMeta):  # the query accepts only these
+            extra["type"] = click.Choice([str(choice) for choice in meta["choices"]])
         elif spec.name == "limit":
             extra.update(type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True)
         elif spec.default is not None:
@@ -98,7 +102,10 @@ def command(
       assetlake find "probe drift" --genotype sst-ires --level raw
       assetlake find --derived-from ecephys_123456_2024-03-01_14-05-09 --format json
     """
-    query = Query(text=" ".join(text) if text else None, **filters)
+    try:
+        query = Query(text=" ".join(text) if text else None, **filters)
+    except QueryError as error:  # name the option as typed: --after, not after
+        raise error.renamed(_option(error.named)) if error.named in filters else error from None
     limit = query.limit
     with open_catalogue(catalogue_file, lake) as catalogue:
         records = catalogue.find(query)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from assetlake.naming import AssetName, NameKind, is_asset_name
+from assetlake.naming import AssetName, Level, is_asset_name
 from assetlake.problems import Problem
 from assetlake.schema.aind import ALIASES, target_file, to_assetlake
 
@@ -34,7 +34,7 @@ def record_fields(
     description = docs.get("data_description.json", {})
     subject = docs.get("subject.json", {})
     acquisition = docs.get("acquisition.json", {})
-    derived = parsed.kind == NameKind.DERIVED
+    derived = parsed.level == Level.DERIVED
     dd = "data_description.json"
     modalities = read.words(dd, "modalities", description.get("modalities"))
     if not modalities and parsed.modality:
@@ -48,7 +48,7 @@ def record_fields(
         read.time(dd, "creation_time", description.get("creation_time")) if derived else None
     )
     fields = {
-        "level": parsed.kind.value,
+        "level": parsed.level.value,
         "modalities": modalities,
         "subject_id": read.text("subject.json", "subject_id", subject.get("subject_id"))
         or read.text(dd, "subject_id", description.get("subject_id"))
@@ -65,7 +65,7 @@ def record_fields(
         "source": str(parsed.source) if parsed.source else None,
         "sources": _sources(parsed, description, docs.get("processing.json", {})),
         "label": parsed.label,
-        "processed": processed or (parsed.created.isoformat() if parsed.created else None),
+        "processed": processed or (parsed.processed.isoformat() if parsed.processed else None),
     }
     return fields, read.problems
 
@@ -87,7 +87,7 @@ def _sources(
 ) -> list[str]:
     """Every asset a derived asset was made from: its name's source first, then
     ``source_data``, then each processing step's inputs (URLs read by their last part)."""
-    if parsed.kind != NameKind.DERIVED:
+    if parsed.level != Level.DERIVED:
         return []
     found: list[Any] = [str(parsed.source)] if parsed.source else []
     found += _listed(description.get("source_data"))

@@ -9,25 +9,28 @@ stays that list.
 from __future__ import annotations
 
 import json
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from assetlake import __version__
+from assetlake.catalogue.query import DEFAULT_LIMIT
 from assetlake.errors import AssetLakeError, AssetNotFoundError, CatalogueError, UsageError
 from assetlake.naming import parse_name
-from assetlake.web.params import FILTERS, MAX_LIMIT, Page, encode_cursor, find_keywords, to_params
+from assetlake.web.params import openapi_parameters, paged, parse_query, query_string
 from assetlake.web.site import Site
 
+if TYPE_CHECKING:
+    from assetlake.catalogue import Catalogue, Page, Query
 
-def search(site: Site, page: Page) -> tuple[list[Any], bool]:
-    """One page of records and whether more follow (``find`` has no offset: read past it)."""
+
+def search(site: Site, query: Query) -> Page:
+    """One page of records and the cursor of the next."""
     with site.catalogue() as catalogue:
-        found = catalogue.find(**page.keywords, limit=page.offset + page.limit + 1)
-    return found[page.offset : page.offset + page.limit], len(found) > page.offset + page.limit
+        return catalogue.page(query)
 
 
 def checked_name(name: str) -> str:
@@ -56,46 +59,43 @@ def _site(request: Request) -> Site:
 
 
 def assets(request: Request) -> Response:
-    site = _site(request)
     try:
-        page = find_keywords(list(request.query_params.multi_items()))
-        records, more = search(site, page)
+        query = paged(parse_query(request.query_params.multi_items()), DEFAULT_LIMIT)
+        page = search(_site(request), query)
     except AssetLakeError as error:
         return _json_error(error)
-    body = json.dumps([record.without_metadata() for record in records], indent=2) + "\n"
+    body = json.dumps([record.without_metadata() for record in page.records], indent=2) + "\n"
     headers = {}
-    if more:
-        cursor = encode_cursor(page.offset + page.limit)
-        params = to_params(page.keywords, limit=page.limit, cursor=cursor)
-        url = request.url.replace(query=urlencode(params))
-        headers = {"Link": f'<{url}>; rel="next"', "X-Next-Cursor": cursor}
+    if page.cursor is not None:
+        url = request.url.replace(query=query_string(query, cursor=page.cursor))
+        headers = {"Link": f'<{url}>; rel="next"', "X-Next-Cursor": page.cursor}
     return Response(body, media_type="application/json", headers=headers)
 
 
-def asset(request: Request) -> Response:
+def _named(request: Request, read: Callable[[Catalogue, str], Any]) -> Response:
+    """The JSON of ``read(catalogue, name)`` for the asset the URL names."""
     try:
         name = checked_name(request.path_params["name"])
         with _site(request).catalogue() as catalogue:
-            record = catalogue.get(name)
+            found = read(catalogue, name)
     except AssetLakeError as error:
         return _json_error(error)
+    return JSONResponse(found.to_dict())
+
+
+def _record(catalogue: Catalogue, name: str) -> Any:
+    record = catalogue.get(name)
     if record is None:
-        return _json_error(_missing(name))
-    return JSONResponse(record.to_dict())
+        raise AssetNotFoundError(f"asset {name} is not in the catalogue; search with /api/assets")
+    return record
+
+
+def asset(request: Request) -> Response:
+    return _named(request, _record)
 
 
 def lineage(request: Request) -> Response:
-    try:
-        name = checked_name(request.path_params["name"])
-        with _site(request).catalogue() as catalogue:
-            tree = catalogue.lineage(name)
-    except AssetLakeError as error:
-        return _json_error(error)
-    return JSONResponse(tree.to_dict())
-
-
-def _missing(name: str) -> AssetNotFoundError:
-    return AssetNotFoundError(f"asset {name} is not in the catalogue; search with /api/assets")
+    return _named(request, lambda catalogue, name: catalogue.lineage(name))
 
 
 def openapi(request: Request) -> Response:
@@ -103,7 +103,8 @@ def openapi(request: Request) -> Response:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The API described for clients and generators, built from :data:`FILTERS`."""
+    """The API described for clients and generators, its search parameters generated from the
+    :class:`Query` declarations."""
     name = {
         "name": "name",
         "in": "path",
@@ -115,24 +116,7 @@ def openapi_document() -> dict[str, Any]:
         "description": "One line saying what is wrong",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
-    parameters = []
-    for spec in FILTERS:
-        schema: dict[str, Any] = {"type": spec.kind}
-        if spec.name == "limit":
-            schema.update(minimum=1, maximum=MAX_LIMIT, default=100)
-        if spec.repeatable:
-            schema = {"type": "array", "items": schema}
-        parameters.append(
-            {
-                "name": spec.name,
-                "in": "query",
-                "required": False,
-                "description": spec.description,
-                "schema": schema,
-                "style": "form",
-                "explode": True,
-            }
-        )
+    parameters = openapi_parameters()
     return {
         "openapi": "3.1.0",
         "info": {

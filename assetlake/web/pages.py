@@ -7,20 +7,28 @@ metadata from the lake is only ever text on a page, never markup, a script or a 
 from __future__ import annotations
 
 import json
-import shlex
-from typing import Any
-from urllib.parse import urlencode
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from assetlake.errors import AssetLakeError, AssetNotFoundError, QueryError
-from assetlake.naming import MODALITIES
 from assetlake.web.api import checked_name, error_status, search
-from assetlake.web.overview import counts, populate_jobs
-from assetlake.web.params import encode_cursor, find_keywords, to_params
+from assetlake.web.overview import populate_jobs
+from assetlake.web.params import (
+    find_command,
+    form_fields,
+    kept_fields,
+    link,
+    paged,
+    parse_query,
+)
 from assetlake.web.site import Site
+
+if TYPE_CHECKING:
+    from assetlake.catalogue import Page, Query
 
 PAGE_SIZE = 50
 #: Result columns that sort (the table itself is declared in the templates' macros).
@@ -57,87 +65,42 @@ def failure(request: Request, error: AssetLakeError) -> Response:
 
 
 def search_page(request: Request) -> Response:
-    pairs = list(request.query_params.multi_items())
     try:
-        page = find_keywords(pairs, default_limit=PAGE_SIZE)
-        records, more = search(_site(request), page)
+        asked = parse_query(request.query_params.multi_items())
+        query = paged(asked, PAGE_SIZE)
+        page = search(_site(request), query)
     except AssetLakeError as error:
         return render(
             request,
             "search.html",
             error_status(error),
             message=str(error),
-            form={},
             records=[],
-            **_search_links(None),
+            **_search_links(None, None),
         )
-    return render(
-        request, "search.html", form=page.keywords, records=records, **_search_links(page, more)
-    )
+    return render(request, "search.html", records=page.records, **_search_links(asked, page))
 
 
-def _search_links(page: Any, more: bool = False) -> dict[str, Any]:
-    """Sort headers, previous/next pages, the JSON twin and the equivalent ``find`` command."""
-    if page is None:
-        return {
-            "sort_links": {},
-            "next": None,
-            "previous": None,
-            "api": "/api/assets",
-            "command": "assetlake find",
-            "sort": "acquired",
-            "modalities": sorted(MODALITIES, key=str.lower),
-        }
-    keywords = dict(page.keywords)
-    sort = keywords.get("sort", "acquired")
-    limit = {} if page.limit == PAGE_SIZE else {"limit": page.limit}
-
-    def link(**extra: Any) -> str:
-        return "/?" + urlencode(to_params(keywords, **limit, **extra))
-
-    sort_links = {}
-    for key in SORTABLE:
-        sort_links[key] = link(sort=f"-{key}" if sort == key else key)
-    previous = None
-    if page.offset:
-        back = max(page.offset - page.limit, 0)
-        previous = link(cursor=encode_cursor(back)) if back else link()
-    return {
-        "sort": sort,
-        "sort_links": sort_links,
-        "next": link(cursor=encode_cursor(page.offset + page.limit)) if more else None,
-        "previous": previous,
-        "first": page.offset + 1,
-        "api": "/api/assets?" + urlencode(to_params(keywords, limit=page.limit)),
-        "command": find_command(keywords, page.limit),
-        "modalities": sorted(MODALITIES, key=str.lower),
+def _search_links(asked: Query | None, page: Page | None) -> dict[str, Any]:
+    """The form, sort headers, first/next pages, the JSON twin and the ``find`` command."""
+    controls = {"fields": form_fields(asked), "kept": kept_fields(asked)}
+    if asked is None or page is None:
+        return {**controls, "sort_links": {}, "next": None, "start": None, "sort": "acquired",
+                "api": "/api/assets", "command": "assetlake find"}  # fmt: skip
+    fresh = replace(asked, cursor=None)
+    sort_links = {
+        key: link("/", fresh, sort=f"-{key}" if asked.sort == key else key) for key in SORTABLE
     }
-
-
-def find_command(keywords: dict[str, Any], limit: int) -> str:
-    """The ``assetlake find`` line that runs the same search in a shell."""
-    words = ["assetlake", "find"]
-    for name, value in keywords.items():
-        if name == "text":
-            words += shlex.split(value) if _splits(value) else [value]
-            continue
-        option = "--" + name.replace("_", "-")
-        if value is True:
-            words.append(option)
-        elif name != "sort" or value != "acquired":
-            for item in value if isinstance(value, list) else [value]:
-                words += [option, item]
-    if limit != 100:
-        words += ["--limit", str(limit)]
-    return " ".join(shlex.quote(word) for word in words)
-
-
-def _splits(text: str) -> bool:
-    try:
-        shlex.split(text)
-    except ValueError:
-        return False
-    return True
+    query = paged(asked, PAGE_SIZE)
+    return {
+        **controls,
+        "sort": asked.sort,
+        "sort_links": sort_links,
+        "next": link("/", asked, cursor=page.cursor) if page.cursor else None,
+        "start": link("/", fresh) if asked.cursor else None,
+        "api": link("/api/assets", query),
+        "command": find_command(replace(query, cursor=None)),
+    }
 
 
 def asset_page(request: Request) -> Response:
@@ -230,7 +193,7 @@ def subject_page(request: Request) -> Response:
 def overview_page(request: Request) -> Response:
     try:
         with _site(request).catalogue() as catalogue:
-            tallies = counts(catalogue)
+            tallies = catalogue.counts()
             recent = catalogue.find(sort="-acquired", limit=10)
             invalid = catalogue.find(invalid=True, limit=50)
             total = catalogue.count()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assetlake.errors import AssetLakeError, CatalogueError
-from assetlake.naming import NameKind, parse_name
+from assetlake.naming import Level, parse_name
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Catalogue
@@ -135,7 +135,7 @@ class Site:
     def figures(self, name: str) -> list[ObjectInfo]:
         """The PNG objects of derived asset ``name`` (paths relative to it), sorted; none when
         the site has no lake or the lake cannot be listed."""
-        if self.lake is None or parse_name(name).kind != NameKind.DERIVED:
+        if self.lake is None or parse_name(name).level != Level.DERIVED:
             return []
         with self._lock:
             listing = self._listings.get(name)
