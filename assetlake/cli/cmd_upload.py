@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import format_size, lake_option
+from assetlake.cli.options import format_size, lake_option, workers_option
 
 
 @click.command("upload")
@@ -18,13 +18,7 @@ from assetlake.cli.options import format_size, lake_option
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 256),
-    default=16,
-    show_default=True,
-    help="Files uploaded at once.",
-)
+@workers_option
 def command(
     path: Path, lake: str | None, dry_run: bool, progress: bool | None, workers: int
 ) -> None:
