@@ -209,17 +209,31 @@ def _compare_stored(
                 )
             elif crc is None:
                 report.unchecked.append(Changed(entry.path, "the lake stores no CRC32 for it"))
-            elif crc in (entry.crc32, entry.crc32_composite):
+            elif _same_crc32(crc, entry):
                 continue
             elif _parts(crc) != _parts(entry.crc32_composite):
+                uploaded = _parts(entry.crc32_composite)
                 report.unchecked.append(
-                    Changed(entry.path, f"stored in {_parts(crc)} part(s), not as uploaded")
+                    Changed(
+                        entry.path,
+                        f"rewritten since upload: stored in {_parts(crc)} part(s), uploaded in "
+                        f"{uploaded}, so its CRC32s cannot be compared",
+                    )
                 )
             else:
                 report.changed.append(Changed(entry.path, "CRC32 differs from the manifest"))
     report.missing.sort()
     report.changed.sort(key=lambda c: c.path)
     report.unchecked.sort(key=lambda c: c.path)
+
+
+def _same_crc32(crc: str, entry: ManifestEntry) -> bool:
+    """Whether a stored CRC32 is the one recorded: the whole object's, or the composite of its
+    parts (with its ``-<parts>`` suffix, as S3 answers, or without, as some S3 servers do)."""
+    composite = entry.crc32_composite
+    return crc == entry.crc32 or (
+        composite is not None and crc in (composite, composite.rpartition("-")[0])
+    )
 
 
 def _parts(crc: str | None) -> int:
