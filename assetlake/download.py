@@ -166,7 +166,7 @@ def _fetch(
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
     digest, count = hashlib.sha256(), 0
     try:
-        with store.open(f"{plan.name}/{entry.path}") as source, open(tmp, "xb") as sink:
+        with open(tmp, "xb") as sink, store.open(f"{plan.name}/{entry.path}") as source:
             while block := source.read(BLOCK):
                 count += len(block)
                 if count > entry.size:

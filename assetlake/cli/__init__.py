@@ -23,6 +23,7 @@ COMMANDS = (
     "schema",
     "upload",
     "verify",
+    "download",
     "index",
     "find",
     "show",
