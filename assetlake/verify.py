@@ -216,8 +216,8 @@ def _compare_stored(
                 report.unchecked.append(
                     Changed(
                         entry.path,
-                        f"rewritten since upload: stored in {_parts(crc)} part(s), uploaded in "
-                        f"{uploaded}, so its CRC32s cannot be compared",
+                        f"stored in {_parts(crc)} part(s), the manifest records {uploaded}: "
+                        "its CRC32s cannot be compared (rewritten by another tool?)",
                     )
                 )
             else:

@@ -228,3 +228,15 @@ def test_download_killed_at_a_random_point_resumes_identical(
     assert result.code == 0, result.err
     assert f"; {point - 1} already there and verified)" in result.out
     assert tree(dest / folder.name) == files and leftovers(dest) == []
+
+
+def test_workers_means_the_same_on_upload_download_and_verify(cli) -> None:
+    helps = []
+    for command in ("upload", "download", "verify"):
+        result = cli(command, "--help")
+        assert result.code == 0
+        text = " ".join(result.out.split())
+        helps.append(text[text.index("--workers") :].split("]", 1)[0])
+    assert helps[0] == helps[1] == helps[2] and "at once" in helps[0] and "16" in helps[0]
+    result = cli("download", "NAME", "dest", "--workers", "0")
+    assert result.code == 2 and "--workers" in result.err
