@@ -45,8 +45,7 @@ class LakeOne(One):
         folder = Path(cache_dir) if cache_dir else default_cache_dir(self._store.url)
         folder.mkdir(parents=True, exist_ok=True)
         self._manifests: dict[str, dict[str, ManifestEntry]] = {}
-        self._checked = 0.0
-        sync_tables(self._store, folder)
+        self._catalogue = sync_tables(self._store, folder)
         self._checked = time.monotonic()
         super().__init__(cache_dir=folder, mode="local", **kwargs)
 
@@ -57,8 +56,10 @@ class LakeOne(One):
     def refresh_cache(self) -> bool:
         """Fetch the lake's tables again if they changed and reload them; whether they had."""
         self._checked = time.monotonic()
-        if not sync_tables(self._store, Path(self._tables_dir)):
+        catalogue = sync_tables(self._store, Path(self._tables_dir))
+        if catalogue == self._catalogue:
             return False
+        self._catalogue = catalogue
         self._manifests.clear()
         self.load_cache()
         return True
@@ -143,16 +144,17 @@ def default_cache_dir(lake_url: str) -> Path:
     return cache_folder() / "one" / digest
 
 
-def sync_tables(store: Store, folder: Path) -> bool:
-    """Bring ``folder``'s ``sessions.pqt``/``datasets.pqt`` up to the lake's published ones;
-    whether they changed. Tables already here serve when the lake cannot be reached."""
+def sync_tables(store: Store, folder: Path) -> str | None:
+    """Bring ``folder``'s ``sessions.pqt``/``datasets.pqt`` up to the lake's published ones and
+    return the fingerprint of the catalogue they come from. Tables already here serve when the
+    lake cannot be reached."""
     stamp = folder / STAMP
     have = (folder / SESSIONS).exists() and (folder / DATASETS).exists()
     try:
         published = store.get(PUBLISHED)
     except LakeError:
         if have:
-            return False
+            return _stamp(stamp)
         raise
     if published is None:
         raise CatalogueError(
@@ -160,8 +162,8 @@ def sync_tables(store: Store, folder: Path) -> bool:
             f"`assetlake index --publish --lake {store.url}`"
         )
     fingerprint = hashlib.sha256(published).hexdigest()
-    if have and stamp.exists() and _stamp(stamp) == fingerprint:
-        return False
+    if have and _stamp(stamp) == fingerprint:
+        return fingerprint
     tables = {}
     for name in (SESSIONS, DATASETS):
         data = store.get(PREFIX + FOLDER + name)
@@ -174,7 +176,7 @@ def sync_tables(store: Store, folder: Path) -> bool:
     for name, data in tables.items():
         _replace(folder / name, data)
     _replace(stamp, json.dumps({"lake": store.url, "catalogue": fingerprint}).encode())
-    return True
+    return fingerprint
 
 
 def _stamp(path: Path) -> str | None:

@@ -168,6 +168,7 @@ def write_tables(
             "hash": None,
             "exists": True,
             "qc": 0,
+            "default_revision": True,
             "sha256": dataset.sha256,
         }
         for name, eid in sorted(eids.items())
@@ -257,6 +258,7 @@ def _datasets_table(rows: list[dict[str, Any]]) -> Any:
             ("hash", pa.string()),
             ("exists", pa.bool_()),
             ("qc", qc),
+            ("default_revision", pa.bool_()),
             ("sha256", pa.string()),
         ],
         metadata=_metadata(),
