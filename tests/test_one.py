@@ -22,7 +22,7 @@ from assetlake.errors import CatalogueError, IntegrityError
 from assetlake.index import index_lake
 from assetlake.one import LakeOne
 from assetlake.one.tables import DATASETS, FOLDER, SESSIONS, session_id
-from assetlake.store import open_store
+from assetlake.store import Store, open_store
 from assetlake.upload import upload_folder
 
 TIMES = np.array([0.25, 0.5, 1.75, 3.0])
@@ -77,7 +77,9 @@ def eid(lake: OneLake, name: str) -> uuid.UUID:
     return uuid.UUID(session_id(open_store(lake.lake).url, name))
 
 
-def test_search_list_and_load_from_the_lake(lake: str, tmp_path: Path) -> None:
+def test_search_list_and_load_from_the_lake(
+    lake: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     built = build(lake, tmp_path)
     one = LakeOne(lake=lake, cache_dir=tmp_path / "one")
     first, second, other = (eid(built, n) for n in (built.first, built.second, built.other))
@@ -113,6 +115,7 @@ def test_search_list_and_load_from_the_lake(lake: str, tmp_path: Path) -> None:
     np.testing.assert_array_equal(spikes["times"], TIMES)
     wheel = one.load_object(first, "wheel", collection=built.first)
     np.testing.assert_array_equal(wheel["position"], POSITION)
+    assert "mismatch" not in caplog.text
 
 
 def test_plain_one_reads_the_published_tables(s3_lake: str, tmp_path: Path) -> None:
@@ -177,3 +180,59 @@ def test_a_lake_without_a_published_catalogue_says_what_to_do(
 ) -> None:
     with pytest.raises(CatalogueError, match=r"no published catalogue; ask its steward to run"):
         LakeOne(lake=local_lake, cache_dir=tmp_path / "one")
+
+
+def test_a_second_publish_reads_only_new_manifests(s3_lake: str, tmp_path: Path) -> None:
+    """Assets never change, so their rows are taken from the previous tables."""
+    build(s3_lake, tmp_path)
+    later = make_raw_asset(tmp_path / "later", subject_id="777777")
+    upload_folder(later, s3_lake, progress=False)
+    store = open_store(s3_lake)
+    before = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + DATASETS))).to_pylist()
+    gets: list[str] = []
+    base = type(store)
+
+    def get(self: Store, key: str) -> bytes | None:
+        gets.append(key)
+        return base.get(self, key)
+
+    store.__class__ = type("Recording", (base,), {"get": get})
+    with Catalogue(tmp_path / "catalogue.sqlite") as db:
+        index_lake(store, db)
+        publish_catalogue(db, store)
+    assert [key for key in gets if key.endswith("/manifest.json")] == [
+        f"{later.name}/manifest.json"
+    ]
+    after = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + DATASETS))).to_pylist()
+    assert [row for row in after if not row["rel_path"].startswith(later.name)] == before
+    assert any(row["rel_path"] == f"{later.name}/ecephys.zarr" for row in after)
+
+
+def test_the_builtin_steps_write_alf_objects_one_loads(
+    local_lake: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from nwbfiles import RATE, nwbfile_with_series, traces
+
+    from assetlake.formats import write_nwb_zarr
+    from assetlake.pipelines.populate import populate
+
+    data = traces(samples=3000, channels=4)
+    data[500::700] -= 3000  # a spike on every channel every 700 samples
+    raw = make_raw_asset(tmp_path / "work", with_data=False)
+    write_nwb_zarr(nwbfile_with_series(data), raw / "ecephys.nwb.zarr")
+    upload_folder(raw, local_lake, progress=False)
+    populate("spikes", local_lake, catalogue=tmp_path / "jobs.sqlite")
+    populate("rates", local_lake, catalogue=tmp_path / "jobs.sqlite")
+    publish(local_lake, tmp_path / "catalogue.sqlite")
+
+    one = LakeOne(lake=local_lake, cache_dir=tmp_path / "one")
+    (session,) = one.search(datasets=["spikes.times.npy", "clusters.firingRate.npy"])
+    spikes = one.load_object(session, "spikes")
+    assert len(spikes["times"]) == len(spikes["clusters"]) == 4 * 4
+    assert sorted(set(spikes["clusters"].tolist())) == [0, 1, 2, 3]
+    expected = np.array([500, 1200, 1900, 2600]) / RATE
+    np.testing.assert_allclose(spikes["times"][spikes["clusters"] == 0], expected)
+    clusters = one.load_object(session, "clusters")
+    np.testing.assert_array_equal(clusters["channels"], [0, 1, 2, 3])
+    np.testing.assert_allclose(clusters["firingRate"], 4 / (3000 / RATE))
+    assert "mismatch" not in caplog.text, "ONE finds no hash to doubt"

@@ -255,7 +255,9 @@ def _datasets_table(rows: list[dict[str, Any]]) -> Any:
             ("id", pa.string()),
             ("rel_path", pa.string()),
             ("file_size", pa.uint64()),
-            ("hash", pa.string()),
+            # pandas reads a null string as NaN, which ONE takes for an MD5 to check: a column
+            # with no MD5 at all is written as nulls, which read as None.
+            ("hash", pa.string() if any(row["hash"] for row in rows) else pa.null()),
             ("exists", pa.bool_()),
             ("qc", qc),
             ("default_revision", pa.bool_()),
