@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import zarr
 from factories import ACQUIRED, make_derived_asset, make_raw_asset
 from one.api import ONE
 
@@ -113,6 +114,10 @@ def test_search_list_and_load_from_the_lake(
     assert sorted(spikes.keys()) == ["clusters", "times"]
     np.testing.assert_array_equal(spikes["clusters"], CLUSTERS)
     np.testing.assert_array_equal(spikes["times"], TIMES)
+    assert one.search(task_protocol="ecephys", laboratory="AIND", number=2) == [second]
+    assert set(one.list_subjects()) == {"123456", "654321"}
+    collection = one.load_collection(first, built.spikes)
+    np.testing.assert_array_equal(collection.spikes.clusters, CLUSTERS)
     wheel = one.load_object(first, "wheel", collection=built.first)
     np.testing.assert_array_equal(wheel["position"], POSITION)
     assert "mismatch" not in caplog.text
@@ -236,3 +241,7 @@ def test_the_builtin_steps_write_alf_objects_one_loads(
     np.testing.assert_array_equal(clusters["channels"], [0, 1, 2, 3])
     np.testing.assert_allclose(clusters["firingRate"], 4 / (3000 / RATE))
     assert "mismatch" not in caplog.text, "ONE finds no hash to doubt"
+
+    folder = one.load_dataset(session, "ecephys.nwb.zarr")  # a Zarr folder, fetched whole
+    traces_in_cache = zarr.open(str(folder), mode="r")["acquisition/ElectricalSeries/data"]
+    np.testing.assert_array_equal(traces_in_cache[:], data)
