@@ -245,3 +245,41 @@ def test_the_builtin_steps_write_alf_objects_one_loads(
     folder = one.load_dataset(session, "ecephys.nwb.zarr")  # a Zarr folder, fetched whole
     traces_in_cache = zarr.open(str(folder), mode="r")["acquisition/ElectricalSeries/data"]
     np.testing.assert_array_equal(traces_in_cache[:], data)
+
+
+def test_hostile_manifest_paths_never_become_datasets() -> None:
+    from assetlake.asset import Manifest, ManifestEntry
+    from assetlake.one.tables import datasets_of
+
+    sha = "a" * 64
+    paths = [
+        "spikes.times.npy",
+        "../outside.npy",
+        "alf/./x.npy",
+        "a//b.npy",
+        "bell\x07.npy",
+        "back\\slash.npy",
+        "x" * 2000,
+        ".assetlake-upload.json",
+        "raw.zarr/0.0",
+        "raw.zarr/.zarray",
+        "alf/wheel.position.npy",
+    ]
+    manifest = Manifest("a_1", tuple(ManifestEntry(p, 1, sha) for p in paths))
+    found = [(d.rel_path, d.file_size, d.sha256) for d in datasets_of("a_1", manifest)]
+    assert found == [
+        ("a_1/alf/wheel.position.npy", 1, sha),
+        ("a_1/raw.zarr", 0, None),
+        ("a_1/spikes.times.npy", 1, sha),
+    ]
+
+
+def test_index_publish_writes_the_one_tables(local_lake: str, tmp_path: Path, cli) -> None:
+    folder = make_raw_asset(tmp_path / "work")
+    upload_folder(folder, local_lake, progress=False)
+    result = cli("index", "--lake", local_lake, "--publish")
+    assert result.code == 0, result.err
+    store = open_store(local_lake)
+    sessions = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + SESSIONS)))
+    assert sessions.column("id").to_pylist() == [session_id(store.url, folder.name)]
+    assert b"date_created" in sessions.schema.metadata[b"one_metadata"]
