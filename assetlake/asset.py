@@ -37,7 +37,7 @@ CLAIM = ".assetlake-upload.json"
 MANIFEST = "manifest.json"
 COMMIT = "metadata.nd.json"
 DOCUMENT_VERSION = "1"
-MANIFEST_VERSION = "1"
+MANIFEST_VERSION = "2"  # 2: CRC32 per object (verify --fast)
 CLAIM_VERSION = "2"
 #: How long a claim from another host holds its name; a claim on this host holds it while its
 #: process lives. An older claim is taken over by the next upload of the name.
@@ -71,11 +71,26 @@ def classify(listing: Iterable[str]) -> Layout:
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One object of an asset as uploaded: its path inside the asset, size and SHA-256."""
+    """One object of an asset as uploaded: its path inside the asset, size and SHA-256, and what
+    ``verify --fast`` compares with the checksum S3 stores, without reading data: the CRC32 of the
+    whole object and, for an object sent in parts, the part size and S3's composite CRC32
+    (``<base64 CRC32 of the parts' CRC32s>-<parts>``). Manifests before version 2 have neither."""
 
     path: str
     size: int
     sha256: str
+    crc32: str | None = None
+    part_size: int | None = None
+    crc32_composite: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = {"path": self.path, "size": self.size, "sha256": self.sha256}
+        optional = {
+            "crc32": self.crc32,
+            "part_size": self.part_size,
+            "crc32_composite": self.crc32_composite,
+        }
+        return fields | {key: value for key, value in optional.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -91,10 +106,7 @@ class Manifest:
             "schema_version": MANIFEST_VERSION,
             "name": self.name,
             "algorithm": "sha256",
-            "objects": [
-                {"path": e.path, "size": e.size, "sha256": e.sha256}
-                for e in sorted(self.objects, key=lambda entry: entry.path)
-            ],
+            "objects": [e.to_dict() for e in sorted(self.objects, key=lambda entry: entry.path)],
         }
         return json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
 
@@ -115,8 +127,19 @@ class Manifest:
                 raise ValueError(f"manifest entry {path!r}: path and sha256 must be text")
             if type(size) is not int or size < 0:
                 raise ValueError(f"manifest entry {path!r}: size must be a whole number")
-            entries.append(ManifestEntry(path, size, sha256))
+            entries.append(ManifestEntry(path, size, sha256, *_fast_fields(path, item)))
         return cls(str(document.get("name", "")), tuple(entries))
+
+
+def _fast_fields(path: str, item: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
+    """The optional checksums of a manifest entry; absent or mistyped ones read as None (the
+    object is then not fast-checkable, which ``verify --fast`` says)."""
+    crc32, part_size, composite = (item.get(k) for k in ("crc32", "part_size", "crc32_composite"))
+    return (
+        crc32 if isinstance(crc32, str) and len(crc32) <= 16 else None,
+        part_size if type(part_size) is int and part_size > 0 else None,
+        composite if isinstance(composite, str) and len(composite) <= 32 else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -241,8 +264,10 @@ def consolidate(
     sidecars: Mapping[str, Any],
     manifest_sha256: str,
     objects: Mapping[str, int],
+    digest: str,
 ) -> dict[str, Any]:
-    """The ``metadata.nd.json`` document: every sidecar's JSON plus a summary of the manifest."""
+    """The ``metadata.nd.json`` document: every sidecar's JSON plus a summary of the manifest,
+    with the asset's digest (:mod:`assetlake.digest`)."""
     document: dict[str, Any] = {
         "schema_version": DOCUMENT_VERSION,
         "name": name,
@@ -255,6 +280,7 @@ def consolidate(
     document["assetlake"] = {
         "version": __version__,
         "manifest_sha256": manifest_sha256,
+        "digest": digest,
         "size": sum(objects.values()),
         "objects": len(objects),
         "contents": summarise_contents(objects),

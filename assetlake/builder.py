@@ -19,7 +19,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
 from assetlake.asset import RESERVED_FILES
 from assetlake.errors import MetadataError, UsageError
@@ -200,6 +200,10 @@ class AssetBuilder:
         else:
             shutil.copy2(src, target)
         return target
+
+    def new_file(self, dest: str) -> BinaryIO:
+        """A new file of the asset, open for writing (e.g. an ALF ``spikes.times.npy``)."""
+        return open(self._target(dest), "xb")
 
     # -- commit ---------------------------------------------------------------------------------
     def commit(

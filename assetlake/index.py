@@ -26,6 +26,7 @@ from assetlake.asset import (
     summarise_contents,
 )
 from assetlake.catalogue import Catalogue, Record, Status
+from assetlake.digest import is_digest
 from assetlake.document import MAX_BYTES as MAX_METADATA_BYTES
 from assetlake.document import read_document, too_big
 from assetlake.naming import is_asset_name, parse_name
@@ -159,6 +160,7 @@ class _Crawler:
             size=_int(summary.get("size")),
             objects=_int(summary.get("objects")),
             contents=_contents(contents),
+            digest=summary["digest"] if is_digest(summary.get("digest")) else None,
         )
 
     def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
@@ -263,6 +265,7 @@ def _record(
     size: int,
     objects: int,
     contents: list[dict[str, Any]],
+    digest: str | None = None,
 ) -> Record:
     fields, bad_values = record_fields(parse_name(name), sidecars)
     if has_errors(bad_values):
@@ -282,4 +285,5 @@ def _record(
         problems=[p.to_dict() for p in [*problems, *bad_values]],
         metadata=document,
         contents=contents,
+        digest=digest,
     )

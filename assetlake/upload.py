@@ -28,6 +28,7 @@ import os
 import socket
 import stat
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ from assetlake.asset import (
     classify,
     consolidate,
 )
+from assetlake.checksums import FileChecksums, crc32_text, file_checksums
+from assetlake.digest import asset_digest
 from assetlake.errors import (
     AssetExistsError,
     AssetNotFoundError,
@@ -172,12 +175,15 @@ def upload_folder(
         cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
         hashes = _transfer(store, plan, workers, _Progress(plan, progress))
         claimed = claim.to_bytes()
-        entries = [ManifestEntry(f.path, f.size, hashes[f.path]) for f in files]
-        entries.append(ManifestEntry(CLAIM, len(claimed), hashlib.sha256(claimed).hexdigest()))
-        manifest = Manifest(plan.name, tuple(entries)).to_bytes()
+        entries = [_entry(f, hashes[f.path]) for f in files]
+        claim_sha256, claim_crc32 = hashlib.sha256(claimed).hexdigest(), zlib.crc32(claimed)
+        entries.append(ManifestEntry(CLAIM, len(claimed), claim_sha256, crc32_text(claim_crc32)))
+        manifest = Manifest(plan.name, tuple(entries))
+        raw_manifest = manifest.to_bytes()
         _check_stored(store, plan, claimed)
-        _put_same(store, f"{plan.name}/{MANIFEST}", manifest, plan)
-        _commit(store, plan, sidecars, hashlib.sha256(manifest).hexdigest())
+        _put_same(store, f"{plan.name}/{MANIFEST}", raw_manifest, plan)
+        digest = asset_digest(manifest.objects)
+        _commit(store, plan, sidecars, hashlib.sha256(raw_manifest).hexdigest(), digest)
         # Committed: nothing may still write here, so any unfinished write is a leftover (a
         # multipart upload whose creation answer was lost, say).
         cleaned += store.clean_leftovers(f"{plan.name}/")
@@ -427,10 +433,15 @@ def _check_stored(store: Store, plan: Plan, claimed: bytes) -> None:
             )
 
 
-def _transfer(store: Store, plan: Plan, workers: int, bar: _Progress) -> dict[str, str]:
-    """Upload the planned files concurrently and hash the skipped ones; path → SHA-256."""
+def _transfer(store: Store, plan: Plan, workers: int, bar: _Progress) -> dict[str, FileChecksums]:
+    """Upload the planned files concurrently and hash the skipped ones; path → checksums. Each
+    file is read once more for the checksums the manifest records (its SHA-256 must equal the
+    one of the bytes sent, else the file changed meanwhile)."""
 
-    def send(local: LocalFile) -> str:
+    def checksums(local: LocalFile) -> FileChecksums:
+        return file_checksums(local.local, store.parts_for(local.size))
+
+    def send(local: LocalFile) -> FileChecksums:
         key = f"{plan.name}/{local.path}"
         try:
             digest = store.put_file(key, local.local, progress=bar.bytes)
@@ -440,19 +451,20 @@ def _transfer(store: Store, plan: Plan, workers: int, bar: _Progress) -> dict[st
             _unchanged(local)  # a file changing under a multipart upload fails a part's CRC32
             raise
         try:
-            _unchanged(local)
+            found = checksums(local)
+            _unchanged(local, same=found.sha256 == digest)
         except UsageError:
             store.discard(key)  # so that the same command, once the file is settled, resumes
             raise
         bar.file()
-        return digest
+        return found
 
-    def hash_skipped(local: LocalFile) -> str:
-        digest = sha256_file(local.local)
+    def hash_skipped(local: LocalFile) -> FileChecksums:
+        found = checksums(local)
         _unchanged(local)
-        return digest
+        return found
 
-    jobs: list[tuple[Callable[[LocalFile], str], LocalFile]] = [
+    jobs: list[tuple[Callable[[LocalFile], FileChecksums], LocalFile]] = [
         *((send, f) for f in plan.upload),
         *((hash_skipped, f) for f in plan.skip),
     ]
@@ -472,13 +484,14 @@ def _run(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _unchanged(local: LocalFile) -> None:
-    """Refuse a file that changed since it was planned: its manifest entry would not be its bytes."""
+def _unchanged(local: LocalFile, *, same: bool = True) -> None:
+    """Refuse a file that changed since it was planned (or whose bytes were not ``same`` on two
+    reads): its manifest entry would not be its bytes."""
     try:
         info = os.stat(local.local)
     except OSError:
         info = None
-    if info is None or (info.st_size, info.st_mtime_ns) != (local.size, local.mtime_ns):
+    if not same or info is None or (info.st_size, info.st_mtime_ns) != (local.size, local.mtime_ns):
         raise UsageError(
             f"{local.local}: changed while being uploaded; nothing was committed: let whatever "
             "writes it finish, then run the upload again"
@@ -512,11 +525,19 @@ def _put_same(store: Store, key: str, data: bytes, plan: Plan) -> None:
             ) from None
 
 
-def _commit(store: Store, plan: Plan, sidecars: dict[str, Any], manifest_sha256: str) -> None:
+def _entry(local: LocalFile, found: FileChecksums) -> ManifestEntry:
+    return ManifestEntry(
+        local.path, local.size, found.sha256, found.crc32, found.part_size, found.crc32_composite
+    )
+
+
+def _commit(
+    store: Store, plan: Plan, sidecars: dict[str, Any], manifest_sha256: str, digest: str
+) -> None:
     """Write the consolidated document create-only: the one step that makes the asset visible."""
     sizes = {f.path: f.size for f in plan.files}
     moment = datetime.now(UTC).isoformat(timespec="seconds")
-    document = consolidate(plan.name, plan.url, moment, sidecars, manifest_sha256, sizes)
+    document = consolidate(plan.name, plan.url, moment, sidecars, manifest_sha256, sizes, digest)
     data = json.dumps(document, indent=1).encode() + b"\n"
     try:
         store.put(f"{plan.name}/{COMMIT}", data)

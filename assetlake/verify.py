@@ -1,9 +1,15 @@
-"""Re-reading a committed asset against its manifest: nothing is trusted that was not re-hashed.
+"""Checking a committed asset against its manifest.
 
-The manifest records every object's size and SHA-256 at upload time, and the consolidated document
-records the manifest's own SHA-256, so a verify detects missing, truncated, altered and stray
-objects, a manifest that was swapped, and unfinished writes left inside the asset by a killed
-upload (a local lake's ``.assetlake-tmp-*`` files, S3's incomplete multipart uploads).
+The manifest records every object's size, SHA-256 and CRC32 at upload time, and the consolidated
+document records the manifest's own SHA-256 and the asset's digest, so a verify detects missing,
+truncated, altered and stray objects, a manifest that was swapped, a digest that disagrees with
+it, and unfinished writes left inside the asset by a killed upload (a local lake's
+``.assetlake-tmp-*`` files, S3's incomplete multipart uploads).
+
+A plain verify re-hashes every byte: nothing is trusted that was not re-read. ``fast`` reads no
+data: it compares each object's size and the CRC32 S3 stores for it (checked by S3 when the bytes
+arrived) with the manifest, which catches replaced, truncated and missing objects, but trusts
+S3's record of what it stores rather than the bytes themselves.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assetlake.asset import COMMIT, MANIFEST, Layout, Manifest, ManifestEntry, classify
+from assetlake.digest import asset_digest
 from assetlake.document import read_document
-from assetlake.errors import AssetNotFoundError, IntegrityError
+from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
 from assetlake.naming import parse_name
 from assetlake.problems import Problem
 from assetlake.store import Store, open_store
@@ -31,19 +38,30 @@ class Changed:
 
 @dataclass
 class VerifyReport:
-    """What a verify found; ``ok`` only when every object matched and nothing was added."""
+    """What a verify found; ``ok`` only when every object matched and nothing was added.
+
+    ``digest`` is the asset's digest computed from the verified manifest (also for older assets,
+    whose commit did not record one); ``unchecked`` lists the objects a fast verify could not
+    check without reading them, with why (``complete`` is False then)."""
 
     name: str
+    fast: bool = False
     checked: int = 0
     size: int = 0
+    digest: str | None = None
     missing: list[str] = field(default_factory=list)
     changed: list[Changed] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
+    unchecked: list[Changed] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.changed or self.unexpected or self.unfinished)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unchecked
 
     def problems(self) -> list[str]:
         """One line per problem, for people."""
@@ -61,23 +79,36 @@ class VerifyReport:
         return {
             "name": self.name,
             "ok": self.ok,
+            "fast": self.fast,
+            "complete": self.complete,
             "checked": self.checked,
             "size": self.size,
+            "digest": self.digest,
             "missing": self.missing,
             "changed": [{"path": c.path, "why": c.why} for c in self.changed],
             "unexpected": self.unexpected,
             "unfinished": self.unfinished,
+            "unchecked": [{"path": c.path, "why": c.why} for c in self.unchecked],
         }
 
 
-def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyReport:
-    """Re-hash every object of a committed asset and compare it with the manifest.
+def verify_asset(
+    lake: str | Store, name: str, *, workers: int = 16, fast: bool = False
+) -> VerifyReport:
+    """Re-hash every object of a committed asset (``fast``: compare S3's stored CRC32s, reading
+    no data) and compare it with the manifest.
 
     Raises AssetNotFoundError when the asset is not committed, IntegrityError when it has no
-    assetlake manifest to check against (a foreign asset).
+    assetlake manifest to check against (a foreign asset), UsageError for ``fast`` on a lake
+    that stores no checksums (a local folder).
     """
     parse_name(name)
     store = lake if isinstance(lake, Store) else open_store(lake)
+    if fast and not store.stores_checksums:
+        raise UsageError(
+            f"verify --fast compares the checksums S3 stores, and lake {store.url} is a local "
+            "folder that stores none: run 'assetlake verify' without --fast"
+        )
     stored = {info.key.removeprefix(f"{name}/"): info.size for info in store.list(f"{name}/")}
     document = _json(store, name, COMMIT) if classify(stored) is Layout.COMMITTED else None
     if document is None:
@@ -92,19 +123,22 @@ def verify_asset(lake: str | Store, name: str, *, workers: int = 16) -> VerifyRe
             f"asset {name} in {store.url} was not uploaded by assetlake and has no manifest; "
             "verify checks only assets committed by 'assetlake upload'"
         )
-    report = VerifyReport(name)
+    report = VerifyReport(name, fast=fast)
     report.unfinished = [key.removeprefix(f"{name}/") for key in store.leftovers(f"{name}/")]
     raw_manifest = store.get(f"{name}/{MANIFEST}")
     if raw_manifest is None:
         report.missing.append(MANIFEST)
         return report
-    if hashlib.sha256(raw_manifest).hexdigest() != expected_sha256:
+    swapped = hashlib.sha256(raw_manifest).hexdigest() != expected_sha256
+    if swapped:
         report.changed.append(Changed(MANIFEST, f"sha256 differs from {COMMIT}"))
     try:
         entries = Manifest.from_bytes(raw_manifest).objects
     except ValueError:
         report.changed.append(Changed(MANIFEST, "not a readable manifest"))
         return report
+    if not swapped:  # a digest of a swapped manifest would name nothing
+        _check_digest(summary, entries, report)
     _compare(store, name, entries, stored, report, workers)
     listed = {entry.path for entry in entries} | {MANIFEST, COMMIT}
     report.unexpected = sorted(path for path in stored if path not in listed)
@@ -119,7 +153,8 @@ def _compare(
     report: VerifyReport,
     workers: int,
 ) -> None:
-    """Sizes from the listing first (cheap), then a concurrent re-hash of every present object."""
+    """Sizes from the listing first (cheap), then a concurrent re-hash (or, fast, a HEAD) of
+    every present object."""
     to_hash = []
     for entry in entries:
         path, size = entry.path, entry.size
@@ -131,6 +166,9 @@ def _compare(
             report.changed.append(Changed(path, f"size {stored[path]}, manifest says {size}"))
         else:
             to_hash.append(entry)
+    if report.fast:
+        _compare_stored(store, name, to_hash, report, workers)
+        return
     with ThreadPoolExecutor(max(1, workers)) as pool:
         hashes = pool.map(lambda entry: store.sha256(f"{name}/{entry.path}"), to_hash)
         for entry, digest in zip(to_hash, hashes, strict=True):
@@ -140,6 +178,82 @@ def _compare(
                 report.changed.append(Changed(entry.path, "sha256 differs from the manifest"))
     report.missing.sort()
     report.changed.sort(key=lambda c: c.path)
+
+
+def _compare_stored(
+    store: Store,
+    name: str,
+    entries: list[ManifestEntry],
+    report: VerifyReport,
+    workers: int,
+) -> None:
+    """One HEAD per object that the manifest gives a CRC32 for; the others are unchecked."""
+    checkable = [entry for entry in entries if entry.crc32 is not None]
+    report.unchecked += [
+        Changed(
+            entry.path, "its manifest entry has no CRC32 (uploaded before assetlake recorded them)"
+        )
+        for entry in entries
+        if entry.crc32 is None
+    ]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        found = pool.map(lambda entry: store.stored_checksum(f"{name}/{entry.path}"), checkable)
+        for entry, stored in zip(checkable, found, strict=True):
+            if stored is None:
+                report.missing.append(entry.path)
+                continue
+            size, crc = stored
+            if size != entry.size:
+                report.changed.append(
+                    Changed(entry.path, f"size {size}, manifest says {entry.size}")
+                )
+            elif crc is None:
+                report.unchecked.append(Changed(entry.path, "the lake stores no CRC32 for it"))
+            elif _same_crc32(crc, entry):
+                continue
+            elif _parts(crc) != _parts(entry.crc32_composite):
+                uploaded = _parts(entry.crc32_composite)
+                report.unchecked.append(
+                    Changed(
+                        entry.path,
+                        f"stored in {_parts(crc)} part(s), the manifest records {uploaded}: "
+                        "its CRC32s cannot be compared (rewritten by another tool?)",
+                    )
+                )
+            else:
+                report.changed.append(Changed(entry.path, "CRC32 differs from the manifest"))
+    report.missing.sort()
+    report.changed.sort(key=lambda c: c.path)
+    report.unchecked.sort(key=lambda c: c.path)
+
+
+def _same_crc32(crc: str, entry: ManifestEntry) -> bool:
+    """Whether a stored CRC32 is the one recorded: the whole object's, or the composite of its
+    parts (with its ``-<parts>`` suffix, as S3 answers, or without, as some S3 servers do)."""
+    composite = entry.crc32_composite
+    return crc == entry.crc32 or (
+        composite is not None and crc in (composite, composite.rpartition("-")[0])
+    )
+
+
+def _parts(crc: str | None) -> int:
+    """How many parts a stored CRC32 covers: ``<crc>-<n>`` is a composite of n parts."""
+    count = (crc or "").rpartition("-")[2]
+    return int(count) if "-" in (crc or "") and count.isdigit() else 1
+
+
+def _check_digest(
+    summary: dict[str, Any], entries: tuple[ManifestEntry, ...], report: VerifyReport
+) -> None:
+    """The digest of the manifest being checked, compared with the one recorded at commit."""
+    try:
+        report.digest = asset_digest(entries)
+    except ValueError as error:
+        report.changed.append(Changed(MANIFEST, f"no digest can be computed: {error}"))
+        return
+    recorded = summary.get("digest")
+    if recorded is not None and recorded != report.digest:
+        report.changed.append(Changed(COMMIT, "its digest differs from the manifest's"))
 
 
 def _json(store: Store, name: str, filename: str) -> dict[str, Any] | None:

@@ -98,6 +98,7 @@ def asset_objects(index: int, template: tuple[str, dict[str, str]]) -> dict[str,
         {f: json.loads(data) for f, data in files.items()},
         "0" * 64,
         objects,
+        f"{'0' * 64}-{len(objects)}--{sum(objects.values())}",  # a well-formed digest
     )
     files[COMMIT] = json.dumps(document).encode()
     return {f"{name}/{path}": data for path, data in files.items()}

@@ -104,7 +104,11 @@ def commit(
     put_files(store, name, files)
     objects = {path: len(blob) for path, blob in files.items()}
     document = consolidate(
-        name, f"{store.url}/{name}", "2024-03-03T00:00:00+00:00", sidecars, "0" * 64, objects
+        name, f"{store.url}/{name}", "2024-03-03T00:00:00+00:00",
+        sidecars,
+        "0" * 64,
+        objects,
+        f"{'0' * 64}-{len(objects)}--{sum(objects.values())}",
     )
     store.put(f"{name}/{COMMIT}", json.dumps(document).encode())
     return document
@@ -328,7 +332,9 @@ def test_stray_objects_and_uploads_in_progress_are_not_listed(
 
     assert (stats.new, stats.total, stats.skipped) == (0, 0, 2)
     assert catalogue.known_names() == set()
-    commit_document = consolidate(interrupted, "", "2024-03-03T00:00:00+00:00", {}, "0" * 64, {})
+    commit_document = consolidate(
+        interrupted, "", "2024-03-03T00:00:00+00:00", {}, "0" * 64, {}, f"{'0' * 64}-0--0"
+    )
     store.put(f"{interrupted}/{COMMIT}", json.dumps(commit_document).encode())
     assert index_lake(store, catalogue).new == 1
     assert catalogue.known_names() == {interrupted}

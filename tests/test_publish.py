@@ -62,7 +62,8 @@ def test_publish_writes_parquet_then_manifest(lake: str, tmp_path: Path) -> None
         stats = publish_catalogue(catalogue, store)
         records = {r.name: r for r in catalogue.records()}
 
-        assert puts == [ASSETS, FILES, MANIFEST]
+        one = [f"{PREFIX}one/sessions.pqt", f"{PREFIX}one/datasets.pqt"]
+        assert puts == [ASSETS, FILES, *one, MANIFEST], "catalogue.json is written last"
         assert PREFIX == RESERVED_PREFIX
         files_count = sum(len(r.contents) for r in records.values())
         assert (stats.assets, stats.files) == (3, files_count)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from factories import make_derived_asset, make_raw_asset
 
-from assetlake.asset import CLAIM, COMMIT, MANIFEST
+from assetlake.asset import CLAIM, COMMIT, MANIFEST, Manifest
+from assetlake.checksums import crc32_text
+from assetlake.digest import asset_digest
 from assetlake.errors import (
     AssetExistsError,
     AssetLakeError,
@@ -66,8 +69,11 @@ def test_upload_commits_every_file_with_a_manifest(lake: str, tmp_path: Path) ->
             "path": path,
             "size": local.stat().st_size,
             "sha256": sha256_file(local),
+            "crc32": crc32_text(zlib.crc32(local.read_bytes())),
         }
     document = json.loads(store.get(f"{name}/{COMMIT}") or b"")
+    entries = Manifest.from_bytes(store.get(f"{name}/{MANIFEST}") or b"").objects
+    assert document["assetlake"]["digest"] == asset_digest(entries)
     assert document["name"] == name and document["location"] == result.url
     assert document["data_description"] == json.loads(
         (folder / "data_description.json").read_text()

@@ -2,7 +2,8 @@
 
 The published catalogue lives under the reserved prefix ``assetlake-catalogue/``, the only place
 where anything in a lake is overwritten: ``assets.parquet`` (one row per asset), ``files.parquet``
-(one row per top-level entry of an asset, like IBL ONE's datasets table) and ``catalogue.json``,
+(one row per top-level entry of an asset, like IBL ONE's datasets table), ONE's own cache tables
+``one/sessions.pqt`` and ``one/datasets.pqt`` (:mod:`assetlake.one.tables`) and ``catalogue.json``,
 written last, so a reader that sees a new ``catalogue.json`` finds the Parquet files it describes.
 DuckDB and pandas read the Parquet files directly.
 
@@ -70,6 +71,9 @@ def publish_catalogue(catalogue: Catalogue, lake: str | Store) -> PublishStats:
         FILE_COLUMNS,
     )
     store.put(FILES, _parquet(files), overwrite=True)
+    from assetlake.one.tables import write_tables
+
+    write_tables(records, store, PREFIX)
     statuses: dict[str, int] = {}
     for record in records:
         statuses[record.status] = statuses.get(record.status, 0) + 1

@@ -59,6 +59,8 @@ class Record:
     processed: str | None = field(default=None, metadata=column("string", sql="TEXT"))
     size: int = field(default=0, metadata=column("int64", sql="INTEGER"))
     objects: int = field(default=0, metadata=column("int64"))
+    #: The content digest recorded at commit (docs/digest.md); None for foreign and older assets.
+    digest: str | None = field(default=None, metadata=column("string", sql="TEXT"))
     schema_versions: dict[str, str] = field(default_factory=dict, metadata=column("json"))
     status: Status = field(
         default=Status.UNVERIFIED, metadata=column("string", sql="TEXT NOT NULL")

@@ -25,6 +25,7 @@ COMMANDS = (
     "schema",
     "upload",
     "verify",
+    "download",
     "index",
     "find",
     "show",

@@ -59,6 +59,7 @@ def command(name: str, as_json: bool, lake: str | None, catalogue_file: Path | N
         ("investigators", ", ".join(record.investigators)),
         ("processed", record.processed),
         ("status", record.status),
+        ("digest", record.digest),
     )
     for label, value in fields:
         if value:

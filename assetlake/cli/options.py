@@ -17,6 +17,13 @@ lake_option = click.option(
     help="The lake: s3://bucket[/prefix] or a local folder (default: $ASSETLAKE_LAKE). "
     "Example: --lake s3://my-lab-data",
 )
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Objects transferred or checked at once (each file's parts are sent in parallel too).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 catalogue_option = click.option(
     "--catalogue",

@@ -117,6 +117,20 @@ class Store(ABC):
     def fsspec_url(self, key: str = "") -> str:
         """The URL of ``key`` as fsspec, zarr and hdmf-zarr understand it."""
 
+    #: Whether :meth:`stored_checksum` returns checksums the backend keeps (``verify --fast``).
+    stores_checksums = False
+
+    def parts_for(self, size: int) -> int | None:
+        """The part size this store sends a file of ``size`` bytes in; None for one request. The
+        uploader records it with the composite CRC32 that S3 will store (``verify --fast``)."""
+        return None
+
+    def stored_checksum(self, key: str) -> tuple[int, str | None] | None:
+        """Size and stored CRC32 of an object (S3: a whole-object CRC32, or a composite ending
+        in ``-<parts>``), read without its data; None when the object does not exist."""
+        info = self.head(key)
+        return None if info is None else (info.size, None)
+
     def get_many(
         self, keys: Iterable[str], workers: int = 32
     ) -> Iterator[tuple[str, bytes | None]]:

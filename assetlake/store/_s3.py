@@ -179,6 +179,25 @@ class S3Store(Store):
                 raise
         return ObjectInfo(key, meta["ContentLength"], meta["ETag"].strip('"'))
 
+    stores_checksums = True
+
+    def parts_for(self, size: int) -> int | None:
+        part_size = part_size_for(size, self.part_size)
+        return part_size if size > part_size else None
+
+    def stored_checksum(self, key: str) -> tuple[int, str | None] | None:
+        with self._errors(key):
+            try:
+                meta = self.client.head_object(
+                    Bucket=self.bucket, Key=self._key(key), ChecksumMode="ENABLED"
+                )
+            except ClientError as error:
+                if self._missing(error):
+                    return None
+                raise
+        crc = meta.get("ChecksumCRC32")
+        return meta["ContentLength"], crc if isinstance(crc, str) else None
+
     def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         self._check_writable(key, overwrite)
         extra = {} if overwrite else {"IfNoneMatch": "*"}

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from assetlake.one.alf import write_object
 from assetlake.pipelines.step import JobContext, step
 
 
@@ -59,6 +60,8 @@ def spikes(job: JobContext) -> dict[str, Any]:
     job.output.write_array("spikes.zarr", "times", found["time"], attrs={"unit": "s"})
     job.output.write_array("spikes.zarr", "channels", found["channel"].astype("int16"))
     job.output.write_array("spikes.zarr", "duration", [summary["seconds"]], attrs={"unit": "s"})
+    # The same spikes as ALF files, for ONE's load_object: each channel's crossings are a cluster.
+    write_object(job.output, "spikes", {"times": found["time"], "clusters": found["channel"]})
     return summary
 
 
@@ -82,4 +85,5 @@ def rates(job: JobContext) -> dict[str, Any]:
     count = int(channels.max()) + 1 if channels.size else 0
     rate = np.bincount(channels, minlength=count) / seconds
     job.output.write_array("rates.zarr", "rate_hz", rate.astype("float32"), attrs={"unit": "Hz"})
+    write_object(job.output, "clusters", {"firingRate": rate, "channels": np.arange(count)})
     return {"channels": count, "mean_rate_hz": round(float(rate.mean()), 3) if count else 0.0}

@@ -1,0 +1,263 @@
+"""Copying committed assets to a local folder, every byte checked against the manifest.
+
+``DEST/<name>/`` receives the asset folder as it was uploaded (every manifest entry but the
+upload's claim; the digest covers exactly these files). Each object is streamed to a temporary
+file beside its target while its SHA-256 is computed, and renamed into place only when size and
+hash match the manifest, so a file under its final name is always a verified copy. A repeated
+download skips files already there whose SHA-256 matches (decided by hash, never by presence)
+and removes temporary files a killed run left. Names read from the bucket are checked before
+anything is written: none leads outside ``DEST/<name>`` (no ``..``, no absolute path, no
+symbolic link on the way).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import stat
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assetlake.asset import (
+    CLAIM,
+    COMMIT,
+    MANIFEST,
+    TMP_PREFIX,
+    Layout,
+    Manifest,
+    ManifestEntry,
+    classify,
+)
+from assetlake.document import read_document
+from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
+from assetlake.naming import parse_name
+from assetlake.problems import Problem
+from assetlake.store import BLOCK, ProgressCallback, Store, sha256_file
+
+#: The longest file name most local file systems accept, in bytes.
+MAX_NAME_BYTES = 255
+
+
+@dataclass
+class DownloadPlan:
+    """One asset to download: the manifest entries selected by --include/--exclude."""
+
+    name: str
+    url: str
+    entries: list[ManifestEntry]
+
+    @property
+    def size(self) -> int:
+        return sum(entry.size for entry in self.entries)
+
+
+@dataclass
+class DownloadResult:
+    """What a download did for one asset: files fetched and files already there and verified."""
+
+    name: str
+    folder: Path
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes_downloaded: int = 0
+
+
+def plan_download(
+    store: Store, name: str, include: Iterable[str] = (), exclude: Iterable[str] = ()
+) -> DownloadPlan:
+    """Read and check an asset's manifest and select its files (GLOBs match paths inside the
+    asset; a file is taken when it matches any ``include``, or none is given, and no
+    ``exclude``). Raises AssetNotFoundError (not committed), IntegrityError (foreign asset,
+    damaged manifest, a hostile path), before anything is written."""
+    parse_name(name)
+    listing = [info.key.removeprefix(f"{name}/") for info in store.list(f"{name}/")]
+    layout = classify(listing)
+    where = f"{store.url}/{name}"
+    if layout is Layout.FOREIGN:
+        raise IntegrityError(
+            f"asset {name} in {store.url} was not uploaded by assetlake and has no manifest to "
+            "check a copy against; download copies only assets committed by 'assetlake upload'"
+        )
+    if layout is not Layout.COMMITTED:
+        raise AssetNotFoundError(
+            f"asset {name} is not committed in {store.url} (no {COMMIT}); check the name with "
+            "'assetlake find', or wait for its upload to finish"
+        )
+    expected = _manifest_sha256(store, name)
+    raw = store.get(f"{name}/{MANIFEST}")
+    if raw is None or hashlib.sha256(raw).hexdigest() != expected:
+        raise IntegrityError(
+            f"{where}/{MANIFEST} is missing or differs from the one committed; the asset is "
+            f"damaged: run 'assetlake verify {name}'"
+        )
+    try:
+        entries = [e for e in Manifest.from_bytes(raw).objects if e.path != CLAIM]
+    except ValueError as error:
+        raise IntegrityError(f"{where}/{MANIFEST}: {error}; the asset is damaged") from None
+    for entry in entries:
+        _check_path(where, entry.path)
+    includes, excludes = list(include), list(exclude)
+    chosen = [
+        entry
+        for entry in entries
+        if (not includes or any(fnmatch.fnmatchcase(entry.path, g) for g in includes))
+        and not any(fnmatch.fnmatchcase(entry.path, g) for g in excludes)
+    ]
+    return DownloadPlan(name, where, sorted(chosen, key=lambda entry: entry.path))
+
+
+def download_asset(
+    store: Store,
+    plan: DownloadPlan,
+    dest: Path,
+    *,
+    workers: int = 16,
+    progress: ProgressCallback | None = None,
+) -> DownloadResult:
+    """Copy the planned files to ``dest/<name>/``, ``workers`` at a time; ``progress`` receives
+    the bytes fetched (or found already there). Raises IntegrityError when an object disagrees
+    with the manifest (no file is left under its name), UsageError when ``dest`` cannot take it.
+    """
+    root = Path(dest).absolute() / plan.name
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"{root}: cannot be created ({error.strerror}); choose another DEST"
+        ) from None
+    if root.is_symlink():
+        raise UsageError(f"{root}: is a link; remove it and download again")
+    _remove_leftovers(root)
+    result = DownloadResult(plan.name, root)
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="assetlake-download")
+    try:
+        futures = {pool.submit(_fetch, store, plan, root, e, progress): e for e in plan.entries}
+        for future in as_completed(futures):
+            entry = futures[future]
+            if future.result():
+                result.downloaded.append(entry.path)
+                result.bytes_downloaded += entry.size
+            else:
+                result.skipped.append(entry.path)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    result.downloaded.sort()
+    result.skipped.sort()
+    return result
+
+
+def _fetch(
+    store: Store,
+    plan: DownloadPlan,
+    root: Path,
+    entry: ManifestEntry,
+    progress: ProgressCallback | None,
+) -> bool:
+    """Make ``root/<path>`` a verified copy of the entry; False when it already was one."""
+    target = _target(root, entry.path)
+    if _verified(target, entry):
+        if progress:
+            progress(entry.size)
+        return False
+    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    digest, count = hashlib.sha256(), 0
+    try:
+        with open(tmp, "xb") as sink, store.open(f"{plan.name}/{entry.path}") as source:
+            while block := source.read(BLOCK):
+                count += len(block)
+                if count > entry.size:
+                    break  # longer than the manifest says: stop reading, refuse below
+                digest.update(block)
+                sink.write(block)
+                if progress:
+                    progress(len(block))
+        if count != entry.size or digest.hexdigest() != entry.sha256:
+            raise IntegrityError(
+                f"object {plan.url}/{entry.path} disagrees with its manifest ("
+                f"{'size' if count != entry.size else 'sha256'}); nothing was written under its "
+                f"name: the lake copy is damaged, run 'assetlake verify {plan.name}'"
+            )
+        os.replace(tmp, target)
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"object {plan.url}/{entry.path} is missing from the lake; the asset is damaged: "
+            f"run 'assetlake verify {plan.name}'"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def _verified(target: Path, entry: ManifestEntry) -> bool:
+    """Whether ``target`` is a regular file holding exactly the entry's bytes (hashed)."""
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"{target}: is in the way (a link or not a regular file); remove it and download again"
+        )
+    return info.st_size == entry.size and sha256_file(target) == entry.sha256
+
+
+def _target(root: Path, path: str) -> Path:
+    """``root/path``, its folders created; every folder on the way must be a real folder inside
+    ``root`` (a symbolic link placed in DEST would lead the file elsewhere)."""
+    folder = root
+    for part in path.split("/")[:-1]:
+        folder = folder / part
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"{folder}: cannot be created ({error.strerror}); remove what is in the way"
+            ) from None
+        if folder.is_symlink() or not folder.is_dir():
+            raise UsageError(f"{folder}: is a link or not a folder; remove it and download again")
+    return folder / path.rsplit("/", 1)[-1]
+
+
+def _check_path(where: str, path: str) -> None:
+    """Refuse a manifest path that could leave the asset's folder or that no file system takes."""
+    parts = path.split("/")
+    bad = (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(part in ("", ".", "..") for part in parts)
+        or any(len(part.encode(errors="replace")) > MAX_NAME_BYTES for part in parts)
+        or parts[-1].startswith(TMP_PREFIX)
+        or path in (MANIFEST, COMMIT)
+    )
+    if bad:
+        raise IntegrityError(
+            f"{where}/{MANIFEST} lists the path {path!r}, which cannot be written safely inside "
+            "the destination; nothing was downloaded: the manifest is not assetlake's, report it"
+        )
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Delete the temporary files a killed download left under ``root`` (only ours)."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                Path(folder, name).unlink(missing_ok=True)
+
+
+def _manifest_sha256(store: Store, name: str) -> str:
+    data = store.get(f"{name}/{COMMIT}")
+    document = read_document(COMMIT, data) if data is not None else None
+    summary = document.get("assetlake") if isinstance(document, dict) else None
+    expected = summary.get("manifest_sha256") if isinstance(summary, dict) else None
+    if isinstance(document, Problem) or document is None or not isinstance(expected, str):
+        raise IntegrityError(
+            f"{store.url}/{name}/{COMMIT} is unreadable or names no manifest; the asset is "
+            "damaged or not assetlake's: it cannot be downloaded with checks"
+        )
+    return expected
