@@ -72,11 +72,16 @@ class SyntheticLake:
 
         self.bucket = bucket
         self.template = asset_templates()
-        base = self.template[0]
+        #: The sorted file names of an asset of each kind.
+        self.paths = {
+            kind: sorted(self.files(self.folder(i)))
+            for kind, i in (("committed", 0), ("uploading", 17), ("foreign", 9))
+        }
         #: Folder names with their '/', sorted as S3 sorts keys.
-        self.folders = sorted(
-            base.replace("100000", str(SUBJECT0 + i)) + "/" for i in range(assets)
-        )
+        self.folders = sorted(self.folder(i) for i in range(assets))
+
+    def folder(self, index: int) -> str:
+        return self.template[0].replace("100000", str(SUBJECT0 + index)) + "/"
 
     @staticmethod
     def kind(index: int) -> str:
@@ -89,8 +94,8 @@ class SyntheticLake:
         """The objects of one asset folder, relative to it."""
         from assetlake.asset import CLAIM, COMMIT, MANIFEST, consolidate
 
-        base, texts = self.template
-        index = int(_SUBJECT.search(folder).group(1)) - SUBJECT0
+        texts = self.template[1]
+        index = _number(folder)
         subject = str(SUBJECT0 + index)
         name = folder.rstrip("/")
         data = {
@@ -127,12 +132,12 @@ class SyntheticLake:
         return self.files(folder).get(path)
 
     def keys_after(self, after: str) -> Iterator[str]:
-        """Every key greater than ``after``, in order."""
+        """Every key greater than ``after``, in order (file names depend on the kind only)."""
         position = max(0, bisect.bisect_right(self.folders, after) - 1)
         for folder in self.folders[position:]:
             if folder + _TOP <= after:
                 continue
-            for path in sorted(self.files(folder)):
+            for path in self.paths[self.kind(_number(folder))]:
                 if (key := folder + path) > after:
                     yield key
 
@@ -141,6 +146,12 @@ class SyntheticLake:
         for folder in self.folders:
             for path, obj in sorted(self.files(folder).items()):
                 yield folder + path, obj.data
+
+
+def _number(folder: str) -> int:
+    """The asset number a synthetic folder name carries in its subject ID."""
+    found = _SUBJECT.search(folder)
+    return int(found.group(1)) - SUBJECT0 if found else -1
 
 
 class Memory:
@@ -356,7 +367,7 @@ class Endpoint:
         source = self.keys_after(cursor)
         while True:
             key = next(source, None)
-            if key is None or not key.startswith(prefix) and key > prefix:
+            if key is None or (not key.startswith(prefix) and key > prefix):
                 break
             if len(keys) + len(prefixes) == limit:
                 truncated = True
@@ -381,7 +392,9 @@ class Endpoint:
             for key in keys
             if (obj := self.get(key)) is not None
         )
-        commons = "".join(f"<CommonPrefixes><Prefix>{name(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+        commons = "".join(
+            f"<CommonPrefixes><Prefix>{name(p)}</Prefix></CommonPrefixes>" for p in prefixes
+        )
         more = (
             f"<NextContinuationToken>{base64.urlsafe_b64encode(last.encode()).decode()}"
             "</NextContinuationToken>"
@@ -393,7 +406,7 @@ class Endpoint:
             f"<Name>{self.bucket}</Name><Prefix>{name(prefix)}</Prefix>"
             f"<KeyCount>{len(keys) + len(prefixes)}</KeyCount><MaxKeys>{limit}</MaxKeys>"
             + (f"<Delimiter>{name(delimiter)}</Delimiter>" if delimiter else "")
-            + (f"<EncodingType>url</EncodingType>" if encode else "")
+            + ("<EncodingType>url</EncodingType>" if encode else "")
             + f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
             f"{more}{contents}{commons}</ListBucketResult>"
         )

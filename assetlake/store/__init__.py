@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import unquote
 
 from assetlake.errors import UsageError
@@ -29,6 +29,7 @@ RESERVED_PREFIXES = (RESERVED_PREFIX, JOBS_PREFIX)
 BLOCK = 8 << 20
 
 ProgressCallback = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,20 @@ class Store(ABC):
     def get_many(
         self, keys: Iterable[str], workers: int = 32
     ) -> Iterator[tuple[str, bytes | None]]:
-        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive."""
-        with ThreadPoolExecutor(workers) as pool:
-            futures = {pool.submit(self.get, key): key for key in keys}
-            for future in as_completed(futures):
-                yield futures.pop(future), future.result()
+        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive; at
+        most ``2 * workers`` are fetched ahead of the caller, so memory stays flat."""
+        return _bounded(self.get, keys, workers)
+
+    def head_many(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, ObjectInfo | None]]:
+        """:meth:`head` of many keys concurrently, yielding ``(key, info or None)`` as they come."""
+        return _bounded(self.head, keys, workers)
+
+    def list_dirs_parallel(self, workers: int = 32) -> list[str]:
+        """:meth:`list_dirs` of the lake root, the same names in the same order; a backend with
+        slow pages (S3) lists a large lake over name ranges at once."""
+        return self.list_dirs()
 
     def sha256(self, key: str) -> str | None:
         """Re-read an object and hash it (what ``verify`` trusts); None when it is missing."""
@@ -170,6 +180,22 @@ def normalise_lake_url(url: str) -> str:
     elif not url or "://" in url:
         return url
     return Path(url).expanduser().absolute().as_uri()
+
+
+def _bounded(
+    call: Callable[[str], T], keys: Iterable[str], workers: int
+) -> Iterator[tuple[str, T]]:
+    """``call`` on each key in a thread pool, at most ``2 * workers`` submitted ahead."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: dict[Future[T], str] = {}
+        for key in keys:
+            if len(pending) >= 2 * workers:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+            pending[pool.submit(call, key)] = key
+        for future in as_completed(list(pending)):
+            yield pending.pop(future), future.result()
 
 
 def sha256_file(path: Path) -> str:

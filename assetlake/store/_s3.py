@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import io
 import math
 import os
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from botocore.config import Config
@@ -26,6 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.store import ObjectInfo, ProgressCallback, Store, normalise_lake_url
+
+if TYPE_CHECKING:
+    from assetlake.store._bulk import Bulk
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
@@ -76,6 +80,7 @@ class S3Store(Store):
             response_checksum_validation="when_required",
         )
         session = boto3.session.Session()
+        self._session = session
         self.client = session.client(
             "s3", config=config, region_name=session.region_name or "us-east-1"
         )
@@ -267,6 +272,45 @@ class S3Store(Store):
                 for future in futures:
                     future.cancel()
                 raise
+
+    @functools.cached_property
+    def _bulk(self) -> Bulk:
+        from assetlake.store._bulk import Bulk
+
+        with self._errors():
+            credentials = self._session.get_credentials()
+        return Bulk(self.client, credentials, self.bucket, self.prefix, self.url)
+
+    def get_many(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, bytes | None]]:
+        """Through the bulk path (obstore), which keeps its own requests in flight."""
+        return self._bulk.get_many(keys)
+
+    def head_many(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, ObjectInfo | None]]:
+        return self._bulk.head_many(keys)
+
+    def list_dirs_parallel(self, workers: int = 32, page_size: int = 1000) -> list[str]:
+        from assetlake.store._ranges import list_in_ranges
+
+        def page(after: str) -> tuple[list[str], bool]:
+            options = {"StartAfter": self.prefix + after} if after else {}
+            with self._errors():
+                reply = self.client.list_objects_v2(
+                    Bucket=self.bucket,
+                    Prefix=self.prefix,
+                    Delimiter="/",
+                    MaxKeys=page_size,
+                    **options,
+                )
+            start = len(self.prefix)
+            entries = [item["Key"][start:] for item in reply.get("Contents", ())]
+            entries += [common["Prefix"][start:] for common in reply.get("CommonPrefixes", ())]
+            return sorted(entries), bool(reply.get("IsTruncated"))
+
+        return [name.rstrip("/") for name in list_in_ranges(page, workers) if name.endswith("/")]
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
