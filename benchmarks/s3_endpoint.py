@@ -44,6 +44,7 @@ SUBJECT0 = 100000
 #: Keys never contain this character, so ``prefix + _TOP`` sorts after every key under ``prefix``.
 _TOP = "\U0010ffff"
 _SUBJECT = re.compile(r"_(\d+)_")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
 @dataclass
@@ -188,6 +189,7 @@ class Endpoint:
         self.latency = latency
         self.writable = writable
         self.requests = 0
+        self.access_keys: set[str] = set()
 
     def get(self, key: str) -> Obj | None:
         return self.memory.get(key) or (self.lake.get(key) if self.lake else None)
@@ -206,6 +208,11 @@ class Endpoint:
         from aiohttp import web
 
         self.requests += 1
+        signed = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+        if signed:
+            self.access_keys.add(signed.group(1))
+        if request.path == "/_endpoint/access-keys":  # which credentials signed (tests)
+            return web.json_response(sorted(self.access_keys))
         body = await request.read() if request.can_read_body else b""
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -375,8 +382,9 @@ class Endpoint:
             rest = key[len(prefix) :]
             if delimiter and delimiter in rest:
                 common = prefix + rest[: rest.index(delimiter) + len(delimiter)]
-                prefixes.append(common)
-                last = common + _TOP  # a token resumes after everything under it
+                if common > after:  # as moto: StartAfter="x/" does not list "x/" again
+                    prefixes.append(common)
+                    last = common + _TOP  # a token resumes after everything under it
                 source = self.keys_after(common + _TOP)  # skip everything under it
             else:
                 keys.append(key)
