@@ -134,8 +134,9 @@ class SyntheticLake:
 
     def keys_after(self, after: str) -> Iterator[str]:
         """Every key greater than ``after``, in order (file names depend on the kind only)."""
-        position = max(0, bisect.bisect_right(self.folders, after) - 1)
-        for folder in self.folders[position:]:
+        folders = self.folders
+        for position in range(max(0, bisect.bisect_right(folders, after) - 1), len(folders)):
+            folder = folders[position]  # (never a slice: this runs once per common prefix)
             if folder + _TOP <= after:
                 continue
             for path in self.paths[self.kind(_number(folder))]:
@@ -176,7 +177,9 @@ class Memory:
             del self.keys[bisect.bisect_left(self.keys, key)]
 
     def keys_after(self, after: str) -> Iterator[str]:
-        yield from self.keys[bisect.bisect_right(self.keys, after) :]
+        keys = self.keys
+        for position in range(bisect.bisect_right(keys, after), len(keys)):
+            yield keys[position]
 
 
 class Endpoint:
@@ -371,6 +374,8 @@ class Endpoint:
         prefixes: list[str] = []
         cursor = max(after, prefix[:-1] + chr(ord(prefix[-1]) - 1) + _TOP) if prefix else after
         truncated, last = False, ""
+        if delimiter == "/" and not prefix and self.lake and not self.memory.keys:
+            return self.list_folders(after, limit, encode)  # the crawl's listing, fast
         source = self.keys_after(cursor)
         while True:
             key = next(source, None)
@@ -417,6 +422,33 @@ class Endpoint:
             + ("<EncodingType>url</EncodingType>" if encode else "")
             + f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
             f"{more}{contents}{commons}</ListBucketResult>"
+        )
+
+    def list_folders(self, after: str, limit: int, encode: bool) -> str:
+        """The top-level listing of the synthetic lake straight from its sorted folder names."""
+        assert self.lake is not None
+        folders = self.lake.folders
+        start = bisect.bisect_right(folders, after)  # as moto: only folders after ``after``
+        chosen = folders[start : start + limit]
+        truncated = start + limit < len(folders)
+        commons = "".join(
+            f"<CommonPrefixes><Prefix>{escape(quote(p, safe='/') if encode else p)}</Prefix>"
+            "</CommonPrefixes>"
+            for p in chosen
+        )
+        more = (
+            f"<NextContinuationToken>{base64.urlsafe_b64encode((chosen[-1] + _TOP).encode()).decode()}"
+            "</NextContinuationToken>"
+            if truncated
+            else ""
+        )
+        return (
+            f'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<Name>{self.bucket}</Name><Prefix></Prefix><KeyCount>{len(chosen)}</KeyCount>"
+            f"<MaxKeys>{limit}</MaxKeys><Delimiter>/</Delimiter>"
+            + ("<EncodingType>url</EncodingType>" if encode else "")
+            + f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
+            f"{more}{commons}</ListBucketResult>"
         )
 
 

@@ -88,6 +88,7 @@ class Bulk:
 
     async def _get(self, key: str) -> bytes | None:
         import obstore
+
         try:
             reply = await obstore.get_async(self.store, self.prefix + key)
             return bytes(await reply.bytes_async())
@@ -96,6 +97,7 @@ class Bulk:
 
     async def _head(self, key: str) -> ObjectInfo | None:
         import obstore
+
         try:
             meta = await obstore.head_async(self.store, self.prefix + key)
         except FileNotFoundError:  # obstore's NotFoundError
