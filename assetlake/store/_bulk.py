@@ -75,8 +75,6 @@ class Bulk:
             credential_provider=BotocoreCredentials(credentials),  # type: ignore[arg-type]
             client_options=options,  # type: ignore[arg-type]
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
 
     def get_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
         """``(key, bytes or None when missing)`` for every key, in completion order."""
@@ -108,7 +106,7 @@ class Bulk:
         self, call: Callable[[str], Coroutine[Any, Any, T]], keys: Iterable[str]
     ) -> Iterator[tuple[str, T]]:
         """At most :data:`INFLIGHT` requests outstanding, so memory stays flat however many keys."""
-        loop = self._running_loop()
+        loop = _running_loop()
         pending: dict[Future[T], str] = {}
         try:
             for key in keys:
@@ -134,13 +132,17 @@ class Bulk:
                     "the credentials and the network"
                 ) from None
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        """One event loop per store, on a daemon thread started on first use."""
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=loop.run_forever, name="assetlake-bulk", daemon=True
-                ).start()
-                self._loop = loop
-            return self._loop
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on a daemon thread started on first use, shared by every
+    store (a long-running site or agent that opens stores again starts no more threads)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="assetlake-bulk", daemon=True).start()
+        return _loop
