@@ -164,3 +164,19 @@ def test_expiring_credentials_are_refreshed_before_obstore_uses_them() -> None:
     assert first["access_key_id"] == "AKIDSECOND"
     assert first["token"] == "t"
     assert first["expires_at"] <= datetime.now(UTC) + timedelta(minutes=5)
+
+
+def test_a_lake_under_a_prefix_lists_and_reads_only_its_own_objects(s3_lake: str) -> None:
+    outside = open_store(s3_lake)
+    outside.put("other/a/obj", b"outside")
+    lake = open_store(f"{s3_lake}/labs/one")
+    names = [f"ecephys_{100000 + i}_2024-03-01_14-05-09" for i in range(23)]
+    for name in names:
+        lake.put(f"{name}/obj", name.encode())
+    assert lake.list_dirs_parallel(workers=4, page_size=4) == lake.list_dirs() == names  # type: ignore[call-arg]
+    keys = [f"{name}/obj" for name in names] + ["other/a/obj"]
+    got = dict(lake.get_many(keys))
+    assert got == {**{f"{n}/obj": n.encode() for n in names}, "other/a/obj": None}
+    heads = dict(lake.head_many(keys))
+    assert heads["other/a/obj"] is None
+    assert {k: h.size for k, h in heads.items() if h} == {f"{n}/obj": len(n) for n in names}
