@@ -72,7 +72,7 @@ def index_lake(
     store = open_store(lake) if isinstance(lake, str) else lake
     store.check()
     catalogue.check_lake(store.url)
-    names = [name for name in store.list_dirs() if is_asset_name(name)]
+    names = [name for name in store.list_dirs_parallel(workers) if is_asset_name(name)]
     known = catalogue.known_names()
     gone = sorted(known - set(names))
     todo = names if full else [name for name in names if name not in known]

@@ -128,11 +128,34 @@ def count_requests(store: Store) -> Counter[str]:
 
         return call
 
-    store.__class__ = type(
-        "Counting" + base.__name__,
-        (base,),
-        {m: counted(m) for m in ("check", "get", "head", "list", "list_dirs")},
-    )
+    def counted_many(method: str, bulk: str) -> Any:
+        """A backend's own bulk path (S3's) counts one request per key, as ``method`` would."""
+
+        def call(self: Store, keys: Any, *args: Any, **kwargs: Any) -> Any:
+            def each() -> Any:
+                for key in keys:
+                    with lock:
+                        calls[method] += 1
+                    yield key
+
+            return getattr(base, bulk)(self, each(), *args, **kwargs)
+
+        return call
+
+    def counted_listing(self: Store, *args: Any, **kwargs: Any) -> Any:
+        names = base.list_dirs_parallel(self, *args, **kwargs)
+        with lock:
+            calls["list_dirs"] += 1
+        return names
+
+    methods = {m: counted(m) for m in ("check", "get", "head", "list", "list_dirs")}
+    if base.get_many is not Store.get_many:
+        methods["get_many"] = counted_many("get", "get_many")
+    if base.head_many is not Store.head_many:
+        methods["head_many"] = counted_many("head", "head_many")
+    if base.list_dirs_parallel is not Store.list_dirs_parallel:
+        methods["list_dirs_parallel"] = counted_listing
+    store.__class__ = type("Counting" + base.__name__, (base,), methods)
     return calls
 
 

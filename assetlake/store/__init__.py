@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import unquote
 
 from assetlake.asset import CLAIM, COMMIT
@@ -33,6 +33,7 @@ ProgressCallback = Callable[[int], None]
 #: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
 #: asset's description); a lake root is never inside such a folder.
 ASSET_MARKERS = (COMMIT, CLAIM, "data_description.json")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,16 +135,22 @@ class Store(ABC):
     def get_many(
         self, keys: Iterable[str], workers: int = 32
     ) -> Iterator[tuple[str, bytes | None]]:
-        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive.
-        On Ctrl-C or any failure it cancels what has not started and does not wait for the rest,
-        so an interrupt is never held up by a slow read."""
-        pool = ThreadPoolExecutor(workers)
-        try:
-            futures = {pool.submit(self.get, key): key for key in keys}
-            for future in as_completed(futures):
-                yield futures.pop(future), future.result()
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive; at
+        most ``2 * workers`` are fetched ahead of the caller, so memory stays flat. On Ctrl-C or
+        any failure it cancels what has not started and does not wait for the rest, so an
+        interrupt is never held up by a slow read."""
+        return _bounded(self.get, keys, workers)
+
+    def head_many(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, ObjectInfo | None]]:
+        """:meth:`head` of many keys concurrently, yielding ``(key, info or None)`` as they come."""
+        return _bounded(self.head, keys, workers)
+
+    def list_dirs_parallel(self, workers: int = 32) -> list[str]:
+        """:meth:`list_dirs` of the lake root, the same names in the same order; a backend with
+        slow pages (S3) lists a large lake over name ranges at once."""
+        return self.list_dirs()
 
     def sha256(self, key: str) -> str | None:
         """Re-read an object and hash it (what ``verify`` trusts); None when it is missing."""
@@ -253,6 +260,26 @@ def normalise_lake_url(url: str) -> str:
     elif not url or "://" in url:
         return url
     return Path(url).expanduser().absolute().as_uri()
+
+
+def _bounded(
+    call: Callable[[str], T], keys: Iterable[str], workers: int
+) -> Iterator[tuple[str, T]]:
+    """``call`` on each key in a thread pool, at most ``2 * workers`` submitted ahead; leaving
+    early (an interrupt, a failure) cancels what has not started and waits for nothing."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        pending: dict[Future[T], str] = {}
+        for key in keys:
+            if len(pending) >= 2 * workers:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+            pending[pool.submit(call, key)] = key
+        for future in as_completed(list(pending)):
+            yield pending.pop(future), future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def sha256_file(path: Path) -> str:

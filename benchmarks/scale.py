@@ -1,0 +1,181 @@
+"""The crawl at real S3 latency: ``assetlake index`` against the latency endpoint (s3_endpoint.py).
+
+For each lake size and latency, on the same synthetic lake, in child processes (peak RSS each):
+
+* ``index``: today's ``assetlake index`` (bulk GETs through obstore, parallel listing);
+* ``old crawl``: the crawl before the bulk path (32 boto3 threads, one listing page after another);
+* ``floor``: bare concurrent GETs of every ``metadata.nd.json`` and nothing else, through obstore
+  with the same requests in flight as the crawl (256) and through boto3 with 32 threads;
+* the incremental re-index of the unchanged lake, and at ``--listing`` assets (default 1,000,000)
+  the parallel listing alone, which is all an incremental re-index of an unchanged lake requests.
+
+Every rate is under ``assets_per_s`` beside ``latency_ms`` and ``assets``. The machine's load
+average is recorded: the figures are only comparable within one run.
+
+    .venv/bin/python benchmarks/scale.py                       # 10k and 100k at 0, 10, 30 ms
+    .venv/bin/python benchmarks/scale.py --sizes 10000 --latencies 30 --listing 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import s3_endpoint
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
+TARGETS = {"assets_per_s": 2000, "peak_mb": 300, "incremental_1m_s": 30}
+ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+_CHILD = """
+import json, resource, sys, time
+mode, lake, path = sys.argv[1:4]
+from assetlake.catalogue import Catalogue
+from assetlake.index import index_lake
+from assetlake.store import Store, open_store
+import assetlake.validate  # a one-off import cost, kept out of the per-asset rate
+
+store = open_store(lake)
+out = {}
+if mode == "old":  # the crawl before the bulk path: boto3 threads, sequential listing
+    cls = type(store)
+    cls.get_many = Store.get_many
+    cls.list_dirs_parallel = Store.list_dirs_parallel
+if mode in ("index", "old"):
+    with Catalogue(path) as catalogue:
+        full = index_lake(store, catalogue, workers=32)
+        again = index_lake(store, catalogue, workers=32)
+    out.update(seconds=full.seconds, indexed=full.new, total=full.total,
+               unverified=full.unverified, incremental_s=again.seconds)
+elif mode == "listing":
+    begun = time.perf_counter()
+    out.update(folders=len(store.list_dirs_parallel()), seconds=time.perf_counter() - begun)
+elif mode in ("floor", "floor-boto3"):
+    folders = store.list_dirs_parallel()
+    keys = [f"{name}/metadata.nd.json" for name in folders]
+    begun = time.perf_counter()
+    many = store.get_many if mode == "floor" else lambda k: Store.get_many(store, k, workers=32)
+    got = sum(1 for _, data in many(keys) if data is not None)
+    out.update(seconds=time.perf_counter() - begun, got=got)
+out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def child(mode: str, endpoint: str) -> dict[str, Any]:
+    env = {**os.environ, **ENV, "AWS_ENDPOINT_URL": endpoint}
+    env.pop("AWS_PROFILE", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, mode, f"s3://{s3_endpoint.BUCKET}", f"{tmp}/c.sqlite"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(done.stdout)
+
+
+def measure(assets: int, latency: float, contenders: list[str]) -> list[dict[str, Any]]:
+    server, endpoint = s3_endpoint.start(
+        "--assets", str(assets), "--latency-ms", str(latency)
+    )  # fmt: skip
+    rows = []
+    try:
+        for mode in contenders:
+            load = os.getloadavg()[0]
+            run = child(mode, endpoint)
+            row = {
+                "contender": {"index": "assetlake index", "old": "old crawl (32 boto3 threads)",
+                              "floor": "bare GETs, obstore 256 in flight",
+                              "floor-boto3": "bare GETs, boto3 32 threads"}[mode],
+                "assets": assets,
+                "latency_ms": latency,
+                "assets_per_s": round(assets / run["seconds"], 1),
+                "seconds": round(run["seconds"], 2),
+                "peak_mb": round(run["peak_mb"], 1),
+                "load_average": round(load, 2),
+            }  # fmt: skip
+            if "incremental_s" in run:
+                row.update(
+                    incremental_s=round(run["incremental_s"], 3),
+                    indexed=run["indexed"],
+                    unverified=run["unverified"],
+                )
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    finally:
+        server.kill()  # type: ignore[attr-defined]
+        server.wait()  # type: ignore[attr-defined]
+    return rows
+
+
+def listing(assets: int, latency: float) -> dict[str, Any]:
+    server, endpoint = s3_endpoint.start(
+        "--assets", str(assets), "--latency-ms", str(latency)
+    )  # fmt: skip
+    try:
+        load = os.getloadavg()[0]
+        run = child("listing", endpoint)
+    finally:
+        server.kill()  # type: ignore[attr-defined]
+        server.wait()  # type: ignore[attr-defined]
+    row = {
+        "contender": "parallel listing (an incremental re-index of an unchanged lake)",
+        "assets": assets,
+        "latency_ms": latency,
+        "folders": run["folders"],
+        "seconds": round(run["seconds"], 2),
+        "plain_pages_s": round(assets / 1000 * latency / 1000, 2),  # one page after another
+        "peak_mb": round(run["peak_mb"], 1),
+        "load_average": round(load, 2),
+    }
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--latencies", type=float, nargs="+", default=[0, 10, 30])
+    parser.add_argument("--listing", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--contenders", nargs="+", default=["index", "old", "floor", "floor-boto3"])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    os.environ.update(ENV)
+    results = [
+        row
+        for assets in args.sizes
+        for latency in args.latencies
+        for row in measure(assets, latency, args.contenders)
+    ]
+    listings = [listing(args.listing, 30.0)] if args.listing else []
+    report = {
+        "benchmark": "scale",
+        "targets": TARGETS,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "results": results,
+        "listing": listings,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

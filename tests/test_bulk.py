@@ -1,0 +1,182 @@
+"""The bulk S3 path: parallel listing equals the plain listing; bulk GET/HEAD stream results and
+use the credentials the standard AWS settings give (environment, profiles, refreshing ones)."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from botocore.credentials import RefreshableCredentials
+
+from assetlake.store import open_store
+from assetlake.store._bulk import BotocoreCredentials
+from assetlake.store._ranges import list_in_ranges
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import s3_endpoint
+
+#: Folder names that share long prefixes and use the characters sorting around '/' and '_'.
+NAMES = sorted(
+    {
+        "".join(random.Random(seed).choice("ab0-._/z~") for _ in range(random.Random(seed).randint(1, 9)))
+        .strip("/") or "x"
+        for seed in range(120)
+    }
+    | {f"ecephys_{100000 + i}_2024-03-01_14-05-09" for i in range(0, 400, 7)}
+    | {f"ecephys_{100000 + i}_2024-03-01_14-05-09_sorted" for i in range(0, 400, 21)}
+)  # fmt: skip
+
+
+def folders(names: list[str]) -> list[str]:
+    """The distinct top-level folders the names make (a name with '/' makes its first part)."""
+    return sorted({name.split("/", 1)[0] for name in names})
+
+
+@pytest.fixture
+def populated(lake: str) -> str:
+    store = open_store(lake)
+    for name in NAMES:
+        store.put(f"{name}/obj", b"x")
+    store.put("top-level-file", b"x")
+    return lake
+
+
+def test_parallel_listing_equals_the_plain_listing(populated: str) -> None:
+    store = open_store(populated)
+    plain = store.list_dirs()
+    assert sorted(plain) == folders(NAMES)
+    if populated.startswith("s3://"):
+        assert store.list_dirs_parallel(workers=8, page_size=5) == plain  # type: ignore[call-arg]
+    assert store.list_dirs_parallel() == plain
+    # The local backend keeps its own path: the range algorithm over its listing, in pages.
+    entries = [f"{name}/" for name in plain]
+
+    def page(after: str) -> tuple[list[str], bool]:
+        start = bisect.bisect_right(entries, after)
+        return entries[start : start + 5], start + 5 < len(entries)
+
+    assert [entry.rstrip("/") for entry in list_in_ranges(page, workers=8)] == plain
+
+
+def test_ranges_cover_any_names_exactly_once() -> None:
+    rng = random.Random(7)
+    for _ in range(30):
+        names = sorted({"".join(rng.choice("aZ09-_./~é") for _ in range(rng.randint(1, 8)))
+                        for _ in range(rng.randint(0, 300))})  # fmt: skip
+        size = rng.randint(1, 20)
+
+        def page(after: str, names: list[str] = names, size: int = size) -> tuple[list[str], bool]:
+            start = bisect.bisect_right(names, after)
+            return names[start : start + size], start + size < len(names)
+
+        assert list_in_ranges(page, workers=4) == names
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    process, url = s3_endpoint.start("--assets", "40", "--latency-ms", "0")
+    try:
+        yield url
+    finally:
+        process.kill()  # type: ignore[attr-defined]
+        process.wait()  # type: ignore[attr-defined]
+
+
+def signed_by(endpoint: str) -> list[str]:
+    with urllib.request.urlopen(f"{endpoint}/_endpoint/access-keys") as reply:
+        return json.load(reply)
+
+
+def bulk_read(endpoint: str) -> dict[str, int | None]:
+    store = open_store(f"s3://{s3_endpoint.BUCKET}")
+    folders = store.list_dirs_parallel()
+    keys = [f"{folder}/metadata.nd.json" for folder in folders]
+    got = dict(store.get_many(keys))
+    heads = dict(store.head_many(keys))
+    assert {k: len(v) if v else None for k, v in got.items()} == {
+        k: h.size if h else None for k, h in heads.items()
+    }
+    return {k: len(v) if v else None for k, v in got.items()}
+
+
+def test_bulk_reads_stream_every_key_and_report_missing_ones(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    sizes = bulk_read(endpoint)
+    lake = s3_endpoint.SyntheticLake(40)
+    assert len(sizes) == 40
+    for folder in lake.folders:
+        obj = lake.get(folder + "metadata.nd.json")
+        assert sizes[folder + "metadata.nd.json"] == (len(obj.data) if obj else None)
+    assert None in sizes.values()
+
+
+def test_bulk_reads_sign_with_environment_credentials(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
+    bulk_read(endpoint)
+    assert signed_by(endpoint) == ["AKIDFROMENV"]
+
+
+def test_bulk_reads_sign_with_a_profile(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[lab]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = s\n"
+    )
+    config = tmp_path / "config"
+    config.write_text(f"[profile lab]\nregion = us-west-2\nendpoint_url = {endpoint}\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "lab")
+    bulk_read(endpoint)  # the endpoint too comes from the profile
+    assert signed_by(endpoint) == ["AKIDFROMPROFILE"]
+
+
+def test_expiring_credentials_are_refreshed_before_obstore_uses_them() -> None:
+    issued = iter(["AKIDFIRST", "AKIDSECOND"])
+
+    def refresh() -> dict[str, str]:
+        expiry = datetime.now(UTC) + (
+            timedelta(minutes=2) if next_key[0] == 0 else timedelta(hours=1)
+        )
+        next_key[0] += 1
+        return {"access_key": next(issued), "secret_key": "s", "token": "t",
+                "expiry_time": expiry.isoformat()}  # fmt: skip
+
+    next_key = [0]
+    credentials = RefreshableCredentials.create_from_metadata(refresh(), refresh, "test")
+    provider = BotocoreCredentials(credentials)
+    first = provider()  # the first key expires within botocore's refresh window: refreshed
+    assert first["access_key_id"] == "AKIDSECOND"
+    assert first["token"] == "t"
+    assert first["expires_at"] <= datetime.now(UTC) + timedelta(minutes=5)
+
+
+def test_a_lake_under_a_prefix_lists_and_reads_only_its_own_objects(s3_lake: str) -> None:
+    outside = open_store(s3_lake)
+    outside.put("other/a/obj", b"outside")
+    lake = open_store(f"{s3_lake}/labs/one")
+    names = [f"ecephys_{100000 + i}_2024-03-01_14-05-09" for i in range(23)]
+    for name in names:
+        lake.put(f"{name}/obj", name.encode())
+    assert lake.list_dirs_parallel(workers=4, page_size=4) == lake.list_dirs() == names  # type: ignore[call-arg]
+    keys = [f"{name}/obj" for name in names] + ["other/a/obj"]
+    got = dict(lake.get_many(keys))
+    assert got == {**{f"{n}/obj": n.encode() for n in names}, "other/a/obj": None}
+    heads = dict(lake.head_many(keys))
+    assert heads["other/a/obj"] is None
+    assert {k: h.size for k, h in heads.items() if h} == {f"{n}/obj": len(n) for n in names}
