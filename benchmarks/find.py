@@ -259,8 +259,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         / "assetlake-bench",
         help="where built catalogues are kept between runs",
     )
+    parser.add_argument("--sizes", type=int, nargs="+", help="catalogue sizes (default 100k and 1M)")
     args = parser.parse_args(argv)
-    sizes = [10_000] if args.quick else [100_000, 1_000_000]
+    sizes = args.sizes or ([10_000] if args.quick else [100_000, 1_000_000])
     repeat, baseline_repeat, cli_runs = (50, 3, 5) if args.quick else (400, 5, 10)
     results = [bench_size(n, args.cache, repeat, baseline_repeat, cli_runs) for n in sizes]
     report = {

@@ -210,8 +210,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "benchmark": "scale_parquet",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average_at_end": [round(x, 1) for x in os.getloadavg()]},  # fmt: skip
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+        },
         "assets": args.assets,
         "latency_ms": args.latency_ms,
         "statistic": f"median of {args.repeat} fresh DuckDB sessions; bytes/requests of the last",

@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
 
-from assetlake.catalogue import SCHEMA, VERSION, Catalogue, default_catalogue_path
-from assetlake.catalogue import publish
+from assetlake.catalogue import SCHEMA, VERSION, Catalogue, default_catalogue_path, publish
 from assetlake.catalogue.publish import (
     ASSETS,
     DOCUMENTS,
