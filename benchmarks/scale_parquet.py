@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3, help="clean-machine find runs")
+    parser.add_argument(
+        "--find-assets", type=int, help="lake size for the clean-machine find (default --assets)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     import boto3
@@ -202,8 +205,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             s3 = boto3.client("s3", endpoint_url=moto)
             s3.create_bucket(Bucket=BUCKET)
             layouts = bench_layouts(args.assets, proxy, s3, args.repeat)
-            subject = layouts[0]["one_subject"]["subject"]
-            find = first_answer(args.assets, proxy.endpoint, s3, subject, args.runs)
+            find_assets = args.find_assets or args.assets
+            subject = next(synthetic_records(find_assets)).subject_id or ""
+            find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs)
     finally:
         server.kill()
         server.wait()
