@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_small_run_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "scale_parquet.json"
+    command = [sys.executable, "-m", "benchmarks.scale_parquet", "--assets", "3000",
+               "--repeat", "1", "--runs", "1", "--latency-ms", "5", "--out", str(out)]  # fmt: skip
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.scale_parquet", "--assets", "3000", "--repeat", "1",
-         "--runs", "1", "--latency-ms", "5", "--out", str(out)],  # fmt: skip
+        command,
         check=True,
         capture_output=True,
         cwd=ROOT,
