@@ -2,8 +2,8 @@
 
 Only the standard library is imported here, so ``assetlake find`` starts and answers fast. The
 tables are generated from the record schema (:mod:`assetlake.catalogue.schema`): searchable fields
-are ``assets`` columns, and the whole record but its metadata document is kept encoded by field name
-in one ``record`` column, so a result row is ``(name, record)`` and a page of results becomes
+are ``assets`` columns, and the whole record but its metadata document is kept encoded (a JSON
+array in field order) in one ``record`` column, so a result row is ``(name, record)`` and a page of results becomes
 records through one ``json.loads``. The consolidated metadata document lives in its own table so
 hot scans never read it, and its values are searchable through a contentless FTS5 index.
 
@@ -35,7 +35,7 @@ from assetlake.errors import AssetNotFoundError, CatalogueBusyError, CatalogueEr
 
 #: Bumped whenever the tables change; an older or newer file must be deleted and re-indexed. (A
 #: change of record fields is caught by the schema digest the ``meta`` table keeps.)
-VERSION = 5
+VERSION = 6
 
 #: Secondary indexes, by name; a bulk load into an empty catalogue builds them once at the end.
 INDEXES: dict[str, str] = {

@@ -80,6 +80,18 @@ class Record:
         if self.source and self.source not in self.sources:
             self.sources = [self.source, *self.sources]
 
+    @classmethod
+    def from_row(cls, values: dict[str, Any]) -> Record:
+        """The record whose fields are ``values`` (every field, by name), as a catalogue row
+        holds them: that row was encoded from a record that had passed ``__post_init__``, so
+        only its enums come back, without calling ``__init__`` (3x faster, and every page of
+        search results decodes a hundred records)."""
+        record = cls.__new__(cls)
+        values["level"] = _member(_LEVELS, values["level"]) or Level(values["level"])
+        values["status"] = _member(_STATUSES, values["status"]) or Status(values["status"])
+        record.__dict__.update(values)
+        return record
+
     @property
     def lake_url(self) -> str:
         """The lake this asset belongs to (its URL without the trailing name)."""
