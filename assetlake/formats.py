@@ -30,30 +30,21 @@ OME_CHUNKS = (128, 128, 128)
 
 
 def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
-    """Blosc-zstd level 5 with bit-shuffle: the best ratio among codecs fast enough for rigs.
+    """The measured Pareto choice for ``dtype``: for int16 traces lossless WavPack (level 1) when
+    ``wavpack-numcodecs`` is installed, else Blosc-lz4hc level 9 with bit-shuffle; for other
+    numeric dtypes Blosc-zstd level 5 with bit-shuffle.
 
     Chosen by ``benchmarks/compression.py`` (results in ``benchmarks/results/compression.json``)
-    on Neuropixels-like int16 traces, 384 channels x 30 kHz, 10 s, 1 s chunks of all channels,
-    2.34 µV/bit (noise ~34 bits rms), medians of 3 runs on a loaded 2-core machine:
-
-    ======================== ===== ============= ===============
-    codec                    ratio compress MB/s decompress MB/s
-    ======================== ===== ============= ===============
-    blosc-zstd-5-bitshuffle  2.17  174           1205
-    blosc-zstd-3-bitshuffle  2.13  259           1383
-    blosc-lz4-5-bitshuffle   2.07  842           1641
-    blosc-zstd-5-byteshuffle 1.96  195           2461
-    blosc-zstd-9-bitshuffle  2.54  5             401
-    blosc-lz4hc-9-bitshuffle 2.31  38            831
-    lzma-1                   2.15  1.5           12
-    zlib-1 (baseline)        1.42  31            110
-    ======================== ===== ============= ===============
-
-    It stores 1.53x less than zlib-1, compresses at 7x a probe's 23 MB/s and decompresses faster
-    than S3 delivers; zstd-9 and lz4hc squeeze more but are too slow to write from a rig.
-    Bit-shuffle wins because the noise occupies only the low bits of each int16 sample. The same
-    codec serves every numeric dtype; lossless WavPack stays an optional extra
-    (``codec="wavpack"``).
+    on Neuropixels-like int16 traces (white noise floor, spatially correlated 1/f background,
+    LFP, spikes), 384 channels x 30 kHz, 1 s chunks of all channels, 2.34 µV/bit: the best ratio
+    on the Pareto front among codecs that compress one probe's 23 MB/s on one core with 1.5x
+    headroom and decode at twice that. WavPack's linear prediction stores int16 traces about 2x
+    smaller than Blosc: 3.71x against 2.40x (lz4hc-9) and 2.25x (zstd-5), at 49 MB/s in and 83
+    MB/s out per core. Blosc-lz4hc-9 is the same rule's choice among codecs of numcodecs alone
+    (50 MB/s in, 1.9 GB/s out). Bit-shuffle wins because noise occupies only the low bits of each
+    sample; zstd-5 (192 MB/s in) stays the default of dtypes the benchmark does not measure.
+    Data written with WavPack needs ``wavpack-numcodecs`` to be read: ``pip install
+    'assetlake[wavpack]'``.
     """
     kind = np.dtype(dtype).kind
     if kind not in "biufc":
@@ -61,7 +52,18 @@ def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
             f"dtype {np.dtype(dtype)} has no default codec; store numeric arrays "
             "(convert strings or objects to a numeric or JSON form first)"
         )
+    if np.dtype(dtype) == np.int16:
+        return _wavpack() or Blosc(cname="lz4hc", clevel=9, shuffle=Blosc.BITSHUFFLE)
     return Blosc(cname="zstd", clevel=5, shuffle=Blosc.BITSHUFFLE)
+
+
+def _wavpack() -> Codec | None:
+    """Lossless WavPack at its fast level (the benchmark's choice), or None if not installed."""
+    try:
+        from wavpack_numcodecs import WavPack
+    except ImportError:
+        return None
+    return WavPack(level=1, bps=None, num_decoding_threads=1)
 
 
 def resolve_codec(codec: Codec | str | None, dtype: np.dtype[Any]) -> Codec:
@@ -71,14 +73,12 @@ def resolve_codec(codec: Codec | str | None, dtype: np.dtype[Any]) -> Codec:
     if isinstance(codec, Codec):
         return codec
     if codec == "wavpack":
-        try:
-            from wavpack_numcodecs import WavPack
-        except ImportError:
+        if (wavpack := _wavpack()) is None:
             raise UsageError(
                 "codec 'wavpack' needs the wavpack-numcodecs package; "
                 "run: pip install 'assetlake[wavpack]' (or use the default codec)"
-            ) from None
-        return WavPack(level=2, bps=None)
+            )
+        return wavpack
     raise UsageError(
         f"codec {codec!r} is not known; pass a numcodecs Codec or one of {', '.join(CODEC_NAMES)}"
     )

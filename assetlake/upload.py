@@ -161,6 +161,10 @@ def upload_folder(
     source of a derived asset is not in the lake), LakeError (the lake cannot be used).
     """
     folder = Path(folder)
+    if progress is not None and not callable(progress):
+        raise UsageError(
+            f"progress={progress!r}: give a callable that takes an UploadProgress, or None"
+        )
     if not folder.is_dir():
         raise UsageError(f"asset folder {folder}: not a folder; give the path of an asset folder")
     name, sidecars = _validated(folder)

@@ -120,6 +120,7 @@ class SyntheticLake:
                 sidecars,
                 hashlib.sha256(files[MANIFEST]).hexdigest(),
                 sizes,
+                f"{'0' * 64}-{len(sizes)}--{sum(sizes.values())}",  # a well-formed digest
             )
             files[COMMIT] = json.dumps(document, indent=1).encode() + b"\n"
         return {path: Obj(body, _etag(body), _crc32(body), 0.0) for path, body in files.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -21,16 +22,33 @@ from assetlake.formats import (
     zarr_data_io,
 )
 
+BLOSC = {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": Blosc.BITSHUFFLE, "blocksize": 0}
+TRACES_BLOSC = {**BLOSC, "cname": "lz4hc", "clevel": 9}
+HAVE_WAVPACK = importlib.util.find_spec("wavpack_numcodecs") is not None
 
-@pytest.mark.parametrize("dtype", ["int16", "uint16", "float32", "bool"])
+
+@pytest.mark.parametrize("dtype", ["uint16", "int32", "float32", "bool"])
 def test_default_codec_is_blosc_zstd_bitshuffle(dtype: str) -> None:
-    assert default_codec(dtype).get_config() == {
-        "id": "blosc",
-        "cname": "zstd",
-        "clevel": 5,
-        "shuffle": Blosc.BITSHUFFLE,
-        "blocksize": 0,
-    }
+    assert default_codec(dtype).get_config() == BLOSC
+
+
+def test_int16_traces_default_to_wavpack_else_blosc(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = default_codec("int16").get_config()
+    if HAVE_WAVPACK:
+        assert (codec["id"], codec["level"], codec["bps"]) == ("wavpack", 1, 0.0)  # 0: lossless
+    else:
+        assert codec == TRACES_BLOSC
+    monkeypatch.setitem(sys.modules, "wavpack_numcodecs", None)
+    assert default_codec("int16").get_config() == TRACES_BLOSC
+
+
+def test_int16_traces_round_trip_with_the_default_codec(tmp_path: Path) -> None:
+    data = traces(samples=40_000)
+    write_array(tmp_path / "x.zarr", "a", data)
+    stored = zarr.open_array(str(tmp_path / "x.zarr" / "a"), mode="r")
+    assert stored.compressor.codec_id == ("wavpack" if HAVE_WAVPACK else "blosc")
+    np.testing.assert_array_equal(stored[:], data)
+    assert stored.nbytes_stored < data.nbytes / 2
 
 
 def test_default_codec_refuses_non_numeric() -> None:
@@ -42,7 +60,7 @@ def test_write_array_chunks_one_second_of_all_channels(tmp_path: Path) -> None:
     data = traces(samples=70_000, channels=6)
     array = write_array(tmp_path / "x.zarr", "traces", data, sampling_rate=RATE)
     assert array.chunks == (30_000, 6)
-    assert array.compressor.get_config()["cname"] == "zstd"
+    assert array.compressor == default_codec(data.dtype)
     assert array.attrs["sampling_rate_Hz"] == 30_000.0
     reopened = zarr.open_array(str(tmp_path / "x.zarr" / "traces"), mode="r")
     np.testing.assert_array_equal(reopened[:], data)

@@ -69,7 +69,7 @@ def build(lake: str, tmp_path: Path) -> OneLake:
     save(spikes, "spikes.times.npy", TIMES)
     save(spikes, "spikes.clusters.npy", CLUSTERS)
     for folder in (first, second, other, spikes):
-        upload_folder(folder, lake, progress=False)
+        upload_folder(folder, lake)
     publish(lake, tmp_path / "catalogue.sqlite")
     return OneLake(lake, first.name, second.name, other.name, spikes.name)
 
@@ -150,7 +150,7 @@ def test_a_published_asset_appears_in_a_fresh_lakeone(lake: str, tmp_path: Path)
     assert len(one.search()) == 3
     assert one.refresh_cache() is False, "nothing changed in the lake"
     later = make_raw_asset(tmp_path / "later", subject_id="777777", project="Brain Map")
-    upload_folder(later, lake, progress=False)
+    upload_folder(later, lake)
     publish(lake, tmp_path / "catalogue.sqlite")
 
     fresh = LakeOne(lake=lake, cache_dir=tmp_path / "one")
@@ -191,7 +191,7 @@ def test_a_second_publish_reads_only_new_manifests(s3_lake: str, tmp_path: Path)
     """Assets never change, so their rows are taken from the previous tables."""
     build(s3_lake, tmp_path)
     later = make_raw_asset(tmp_path / "later", subject_id="777777")
-    upload_folder(later, s3_lake, progress=False)
+    upload_folder(later, s3_lake)
     store = open_store(s3_lake)
     before = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + DATASETS))).to_pylist()
     gets: list[str] = []
@@ -201,7 +201,12 @@ def test_a_second_publish_reads_only_new_manifests(s3_lake: str, tmp_path: Path)
         gets.append(key)
         return base.get(self, key)
 
-    store.__class__ = type("Recording", (base,), {"get": get})
+    def get_many(self: Store, keys, workers: int = 32):  # the bulk path reads many at once
+        keys = list(keys)
+        gets.extend(keys)
+        return base.get_many(self, keys, workers)
+
+    store.__class__ = type("Recording", (base,), {"get": get, "get_many": get_many})
     with Catalogue(tmp_path / "catalogue.sqlite") as db:
         index_lake(store, db)
         publish_catalogue(db, store)
@@ -225,7 +230,7 @@ def test_the_builtin_steps_write_alf_objects_one_loads(
     data[500::700] -= 3000  # a spike on every channel every 700 samples
     raw = make_raw_asset(tmp_path / "work", with_data=False)
     write_nwb_zarr(nwbfile_with_series(data), raw / "ecephys.nwb.zarr")
-    upload_folder(raw, local_lake, progress=False)
+    upload_folder(raw, local_lake)
     populate("spikes", local_lake, catalogue=tmp_path / "jobs.sqlite")
     populate("rates", local_lake, catalogue=tmp_path / "jobs.sqlite")
     publish(local_lake, tmp_path / "catalogue.sqlite")
@@ -276,7 +281,7 @@ def test_hostile_manifest_paths_never_become_datasets() -> None:
 
 def test_index_publish_writes_the_one_tables(local_lake: str, tmp_path: Path, cli) -> None:
     folder = make_raw_asset(tmp_path / "work")
-    upload_folder(folder, local_lake, progress=False)
+    upload_folder(folder, local_lake)
     result = cli("index", "--lake", local_lake, "--publish")
     assert result.code == 0, result.err
     store = open_store(local_lake)

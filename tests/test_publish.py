@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
 
-from assetlake.catalogue import SCHEMA, VERSION, Catalogue, default_catalogue_path
+from assetlake.catalogue import SCHEMA, VERSION, Catalogue, default_catalogue_path, publish
 from assetlake.catalogue.publish import (
     ASSETS,
+    DOCUMENTS,
     FILES,
     MANIFEST,
     PREFIX,
@@ -63,22 +64,25 @@ def test_publish_writes_parquet_then_manifest(lake: str, tmp_path: Path) -> None
         records = {r.name: r for r in catalogue.records()}
 
         one = [f"{PREFIX}one/sessions.pqt", f"{PREFIX}one/datasets.pqt"]
-        assert puts == [ASSETS, FILES, *one, MANIFEST], "catalogue.json is written last"
+        assert puts == [ASSETS, DOCUMENTS, FILES, *one, MANIFEST], "catalogue.json is written last"
         assert PREFIX == RESERVED_PREFIX
         files_count = sum(len(r.contents) for r in records.values())
         assert (stats.assets, stats.files) == (3, files_count)
         assert stats.line() == f"published 3 assets ({files_count} files) to {store.url}/{PREFIX}"
         manifest = json.loads(store.get(MANIFEST))
-        assert manifest["format_version"] == "1" and manifest["lake"] == store.url
+        assert manifest["format_version"] == "2" and manifest["lake"] == store.url
         assert (manifest["assets"], manifest["files"]) == (3, files_count)
         assert manifest["status"] == {"valid": 2, "unverified": 1}
 
         assets = pq.read_table(io.BytesIO(store.get(ASSETS))).to_pandas()
-        assert list(assets.columns) == [column for column, _ in SCHEMA.parquet_columns()]
+        hot = [column for column, _ in SCHEMA.parquet_columns() if column != SCHEMA.document]
+        assert list(assets.columns) == hot
+        documents = pq.read_table(io.BytesIO(store.get(DOCUMENTS))).to_pandas()
+        assert list(documents.name) == list(assets.name)
+        assert json.loads(documents.set_index("name").loc[V1, "metadata"]) == records[V1].metadata
         row = assets.set_index("name").loc[V1]
         assert list(row["investigators"]) == ["Ada Lovelace"] and row["status"] == "unverified"
         assert json.loads(row["problems"]) == records[V1].problems
-        assert json.loads(row["metadata"]) == records[V1].metadata
         assert json.loads(row["schema_versions"]) == records[V1].schema_versions
         assert int(row["size"]) == records[V1].size
 
@@ -86,6 +90,43 @@ def test_publish_writes_parquet_then_manifest(lake: str, tmp_path: Path) -> None
         # indexed catalogue is never refreshed from the lake, so it records no fingerprint.
         publish_catalogue(catalogue, store)
         assert catalogue.meta("published_etag") is None
+
+
+def test_published_assets_are_sorted_by_subject_in_row_groups(
+    local_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups cover disjoint, ascending ranges of subjects (then times), with statistics, so
+    a reader over S3 skips every row group a subject filter cannot match."""
+    store = open_store(local_lake)
+    with indexed_lake(store, tmp_path / "c.sqlite") as catalogue:
+        records = list(catalogue.records())
+        monkeypatch.setattr(publish, "ROW_GROUP", 1)
+        publish_catalogue(catalogue, store)
+    footer = pq.ParquetFile(io.BytesIO(store.get(ASSETS))).metadata
+    assert footer.num_row_groups == len(records) == 3
+    subject = footer.schema.names.index("subject_id")
+    acquired = footer.schema.names.index("acquired")
+    ranges = []
+    for group in range(footer.num_row_groups):
+        columns = footer.row_group(group)
+        by_subject, by_time = columns.column(subject).statistics, columns.column(acquired).statistics
+        assert by_subject.has_min_max and by_time.has_min_max
+        ranges.append((by_subject.min, by_time.min))
+    expected = sorted((r.subject_id, r.acquired) for r in records)
+    assert ranges == expected
+    manifest = json.loads(store.get(MANIFEST))
+    assert (manifest["sorted_by"], manifest["row_group"]) == (["subject_id", "acquired", "name"], 1)
+
+
+def test_documents_out_of_order_are_refused(local_lake: str, tmp_path: Path) -> None:
+    store = open_store(local_lake)
+    with indexed_lake(store, tmp_path / "c.sqlite") as catalogue:
+        publish_catalogue(catalogue, store)
+    documents = pq.read_table(io.BytesIO(store.get(DOCUMENTS)))
+    store.put(DOCUMENTS, _parquet(documents.take([2, 1, 0])), overwrite=True)
+    with pytest.raises(CatalogueError, match=r"assets\.parquet is unreadable .*same order"):
+        ensure_catalogue(local_lake, tmp_path / "cache" / "c.sqlite")
+    assert not (tmp_path / "cache").exists()
 
 
 def test_duckdb_reads_the_published_files(local_lake: str, tmp_path: Path) -> None:
@@ -159,7 +200,7 @@ def test_no_published_catalogue_is_one_line(
 def test_unreadable_published_catalogue_is_an_error(lake: str, tmp_path: Path) -> None:
     store = open_store(lake)
     store.put(MANIFEST, json.dumps({"format_version": "99"}).encode())
-    with pytest.raises(CatalogueError, match="has format '99', this assetlake reads '1'"):
+    with pytest.raises(CatalogueError, match="has format '99', this assetlake reads '1' and '2'"):
         ensure_catalogue(lake, tmp_path / "cache" / "c.sqlite")
     store.put(MANIFEST, json.dumps({"format_version": "1"}).encode(), overwrite=True)
     with pytest.raises(CatalogueError, match=r"has no assetlake-catalogue/assets\.parquet"):

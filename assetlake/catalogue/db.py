@@ -2,8 +2,8 @@
 
 Only the standard library is imported here, so ``assetlake find`` starts and answers fast. The
 tables are generated from the record schema (:mod:`assetlake.catalogue.schema`): searchable fields
-are ``assets`` columns, and the whole record but its metadata document is kept encoded by field name
-in one ``record`` column, so a result row is ``(name, record)`` and a page of results becomes
+are ``assets`` columns, and the whole record but its metadata document is kept encoded (a JSON
+array in field order) in one ``record`` column, so a result row is ``(name, record)`` and a page of results becomes
 records through one ``json.loads``. The consolidated metadata document lives in its own table so
 hot scans never read it, and its values are searchable through a contentless FTS5 index.
 
@@ -35,7 +35,7 @@ from assetlake.errors import AssetNotFoundError, CatalogueBusyError, CatalogueEr
 
 #: Bumped whenever the tables change; an older or newer file must be deleted and re-indexed. (A
 #: change of record fields is caught by the schema digest the ``meta`` table keeps.)
-VERSION = 5
+VERSION = 6
 
 #: Secondary indexes, by name; a bulk load into an empty catalogue builds them once at the end.
 INDEXES: dict[str, str] = {
@@ -527,11 +527,11 @@ class Catalogue:
         ).fetchall()
         return self._records(rows, full=True)[0] if rows else None
 
-    def records(self) -> Iterator[Record]:
-        """Every record with its metadata, in name order (for publishing)."""
-        cursor = self.db.execute(f"SELECT {_wanted(full=True)} FROM assets a ORDER BY a.name")
+    def records(self, *, full: bool = True) -> Iterator[Record]:
+        """Every record, with its metadata unless not ``full``, in name order (for publishing)."""
+        cursor = self.db.execute(f"SELECT {_wanted(full=full)} FROM assets a ORDER BY a.name")
         while rows := cursor.fetchmany(1000):
-            yield from self._records(rows, full=True)
+            yield from self._records(rows, full=full)
 
     def statistics(self, query: Query) -> plan.Statistics:
         """What :func:`plan.plan` needs to know of this catalogue for ``query``."""

@@ -134,9 +134,8 @@ class Query:
     )
 
     def __post_init__(self) -> None:
-        for spec in fields(self):
-            if spec.metadata["many"]:
-                object.__setattr__(self, spec.name, _as_tuple(getattr(self, spec.name)))
+        for name in _MANY:
+            object.__setattr__(self, name, _as_tuple(getattr(self, name)))
         for name in ("after", "before"):
             value = getattr(self, name)
             if value is not None:
@@ -247,6 +246,10 @@ class Query:
             else:
                 params[spec.name] = str(value)
         return params
+
+
+#: The filters that take several values (looked up once: ``fields()`` is slow on every query).
+_MANY = tuple(spec.name for spec in fields(Query) if spec.metadata["many"])
 
 
 @dataclass(frozen=True)

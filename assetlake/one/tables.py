@@ -150,7 +150,7 @@ def _subject(record: Record) -> str:
 
 
 def write_tables(
-    records: list[Record], store: Store, prefix: str, workers: int = 32
+    records: Iterable[Record], store: Store, prefix: str, workers: int = 32
 ) -> tuple[int, int]:
     """Write ``<prefix>one/sessions.pqt`` and ``datasets.pqt``; how many sessions and datasets."""
     sessions, eids = sessions_of(records, store.url)
