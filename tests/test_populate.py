@@ -251,7 +251,7 @@ def test_a_new_job_is_claimed_in_one_write_and_a_claimed_one_only_after_reading_
     first = claim(store, job, lease=60, retry_failed=False)
     assert (first.claim, first.attempt, store.calls) == (True, 1, ["put"])
     store.calls.clear()
-    assert not superseded(store, job, 1) and store.calls == ["list"]
+    assert not superseded(store, job, 1) and store.calls == ["head"]
     again = claim(store, job, lease=60, retry_failed=False)
     assert not again.claim and again.reason.startswith("reserved by "), again
     (state,) = list_jobs(open_store(lake), "copy")
