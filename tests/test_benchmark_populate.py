@@ -25,6 +25,7 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
     assert report["todo"]["done"] == report["todo"]["due"] == 5_000
     for key in ("plain_loop_s", "populate_s"):
         assert report["overhead"][key] > 0
+    assert len(report["load_average_1_5_15_min"]["after"]) == 3
     assert set(report["targets_met"]) == {
         "overhead_ratio",
         "speedup_2_workers",

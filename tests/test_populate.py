@@ -222,3 +222,37 @@ def test_a_worker_whose_job_was_taken_over_commits_nothing(lake: str, tmp_path: 
     assert not [name for name in open_store(lake).list_dirs() if "usurped" in name]
     (state,) = list_jobs(open_store(lake), "usurped")
     assert (state.status, state.attempts, state.host) == ("expired", 2, "other")
+
+
+class Counted:
+    """A real store that records the name of every request made through it."""
+
+    def __init__(self, store) -> None:
+        self.store, self.calls = store, []
+
+    def __getattr__(self, name: str):
+        method = getattr(self.store, name)
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_a_new_job_is_claimed_in_one_write_and_a_claimed_one_only_after_reading_it(
+    lake: str,
+) -> None:
+    from assetlake.pipelines.claims import claim, superseded
+    from assetlake.pipelines.todo import Job
+
+    job = Job("copy", "1.0.0", "0" * 24, {}, ())
+    store = Counted(open_store(lake))
+    first = claim(store, job, lease=60, retry_failed=False)
+    assert (first.claim, first.attempt, store.calls) == (True, 1, ["put"])
+    store.calls.clear()
+    assert not superseded(store, job, 1) and store.calls == ["head"]
+    again = claim(store, job, lease=60, retry_failed=False)
+    assert not again.claim and again.reason.startswith("reserved by "), again
+    (state,) = list_jobs(open_store(lake), "copy")
+    assert (state.status, state.attempts) == ("reserved", 1)

@@ -170,31 +170,52 @@ def read_state(store: Store, step: str, key: str, now: datetime | None = None) -
 
 
 def claim(store: Store, job: Job, *, lease: float, retry_failed: bool) -> Decision:
-    """Claim a job create-only; a claim lost to another worker is a Decision not to run it."""
+    """Claim a job create-only; a claim lost to another worker is a Decision not to run it.
+
+    The to-do list comes from a freshly refreshed catalogue, so a job is nearly always new: its
+    first attempt is written straight away, one request, since the create-only write alone
+    decides a race. Only when attempt 1 exists are the job's records read, to decide whether its
+    lease expired or it failed and may be claimed as the next attempt."""
+    try:
+        store.put(attempt_key(job.step, job.key, 1), _claim_document(job, 1, lease))
+    except ObjectExistsError:
+        pass
+    else:
+        # No attempt existed, so no worker can have written a done marker: nothing to check.
+        return Decision(True, 1)
     decision = decide(read_state(store, job.step, job.key), retry_failed=retry_failed)
     if not decision.claim:
         return decision
-    started = _now()
-    document = {
-        **_who(),
-        "schema_version": VERSION,
-        "step": job.step,
-        "version": job.version,
-        "key": job.key,
-        "parameters": job.parameters,
-        "sources": job.source_names,
-        "attempt": decision.attempt,
-        "started": started.isoformat(),
-        "lease_seconds": lease,
-        "expires": (started + timedelta(seconds=lease)).isoformat(),
-    }
     try:
-        store.put(attempt_key(job.step, job.key, decision.attempt), _dump(document))
+        store.put(
+            attempt_key(job.step, job.key, decision.attempt),
+            _claim_document(job, decision.attempt, lease),
+        )
     except ObjectExistsError:
         return Decision(False, reason="claimed by another worker at the same moment")
     if store.head(job_prefix(job.step, job.key) + DONE) is not None:
         return Decision(False, reason="done by another worker meanwhile")
     return decision
+
+
+def _claim_document(job: Job, attempt: int, lease: float) -> bytes:
+    """A claim: who holds the job, since when, and the lease it starts with."""
+    started = _now()
+    return _dump(
+        {
+            **_who(),
+            "schema_version": VERSION,
+            "step": job.step,
+            "version": job.version,
+            "key": job.key,
+            "parameters": job.parameters,
+            "sources": job.source_names,
+            "attempt": attempt,
+            "started": started.isoformat(),
+            "lease_seconds": lease,
+            "expires": (started + timedelta(seconds=lease)).isoformat(),
+        }
+    )
 
 
 def renew(store: Store, job: Job, attempt: int, lease: float) -> None:
@@ -205,10 +226,13 @@ def renew(store: Store, job: Job, attempt: int, lease: float) -> None:
 
 
 def superseded(store: Store, job: Job, attempt: int) -> bool:
-    """Whether another worker took the job over (a later attempt, or done) while this one ran."""
-    documents = read_documents(store, job.step, job.key)
-    later = any(int(m.group(1)) > attempt for name in documents if (m := _ATTEMPT.match(name)))
-    return later or DONE in documents
+    """Whether another worker took the job over while this one ran. Attempts are claimed one
+    after another, so a take-over shows as attempt ``n + 1``; a done marker can only come from
+    an earlier attempt that finished after all, so attempt 1 needs one look, not a listing (which
+    costs more than a look, and on some servers grows with the bucket)."""
+    if store.head(attempt_key(job.step, job.key, attempt + 1)) is not None:
+        return True
+    return attempt > 1 and store.head(job_prefix(job.step, job.key) + DONE) is not None
 
 
 def record_error(store: Store, job: Job, attempt: int, error: BaseException, trace: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from assetlake.errors import UsageError
-from assetlake.pipelines.run import Outcome, run_job
+from assetlake.pipelines.run import Outcome, run_job, warm
 
 if TYPE_CHECKING:
     from assetlake.pipelines.step import Step
@@ -35,7 +35,10 @@ def run_local(
         reference = reference.reference
     # spawn, not fork: the parent holds boto3 sessions and threads that a fork would copy.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+    # Each worker starts once, ready (warm), and runs job after job.
+    with ProcessPoolExecutor(
+        min(workers, len(jobs)), mp_context=context, initializer=warm, initargs=(reference, lake)
+    ) as pool:
         futures = {pool.submit(run_job, reference, job, lake, **options): job for job in jobs}
         for future in as_completed(futures):
             yield _result(future, futures[future])
@@ -68,6 +71,7 @@ def run_dask(
 
     if not isinstance(reference, str):
         reference = reference.reference
+    client.run(warm, reference, lake)  # every worker imports before the jobs, not inside the first
     futures = {
         client.submit(run_job, reference, job, lake, pure=False, **options): job for job in jobs
     }

@@ -50,9 +50,7 @@ def run_job(
 ) -> Outcome:
     """Claim and run ``job`` of the step ``reference`` (resolved again in this process, so a
     worker needs only the import path); never raises for a failure of the step itself."""
-    from assetlake.pipelines.registry import resolve
-
-    declared = reference if isinstance(reference, Step) else resolve(reference)
+    declared = reference if isinstance(reference, Step) else _step(reference)
     store = _store(lake)
     started = time.perf_counter()
     decision = claims.claim(store, job, lease=lease, retry_failed=retry_failed)
@@ -94,6 +92,30 @@ def _one_line(text: str) -> str:
     """The first line of an error (pydantic's run to many); the record keeps all of it."""
     first, _, rest = text.partition("\n")
     return f"{first} (more in the error record)" if rest.strip() else first
+
+
+def warm(reference: str, lake: str) -> None:
+    """Start a worker process ready for its jobs: the step resolved (its module and what that
+    imports), the store's client made, the modules every job uses imported, all once before the
+    first job instead of inside it. A failure here is left to surface, with its message, in the
+    job that needs the same thing."""
+    try:
+        _step(reference)
+        _store(lake)
+        import assetlake.builder
+        import assetlake.schema.processing
+        import assetlake.upload  # noqa: F401
+    except Exception:  # reported by run_job, job by job
+        return
+
+
+@functools.cache
+def _step(reference: str) -> Step:
+    """The step a reference names, resolved once per worker process: resolving reads the entry
+    points of every installed package, which costs more than a small job."""
+    from assetlake.pipelines.registry import resolve
+
+    return resolve(reference)
 
 
 @functools.cache
