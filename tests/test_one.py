@@ -31,9 +31,7 @@ CLUSTERS = np.array([0, 2, 2, 1], dtype=np.int16)
 POSITION = np.linspace(0.0, 1.0, 5)
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 @dataclass
@@ -69,7 +67,7 @@ def build(lake: str, tmp_path: Path) -> OneLake:
     save(spikes, "spikes.times.npy", TIMES)
     save(spikes, "spikes.clusters.npy", CLUSTERS)
     for folder in (first, second, other, spikes):
-        upload_folder(folder, lake, progress=False)
+        upload_folder(folder, lake)
     publish(lake, tmp_path / "catalogue.sqlite")
     return OneLake(lake, first.name, second.name, other.name, spikes.name)
 
@@ -150,7 +148,7 @@ def test_a_published_asset_appears_in_a_fresh_lakeone(lake: str, tmp_path: Path)
     assert len(one.search()) == 3
     assert one.refresh_cache() is False, "nothing changed in the lake"
     later = make_raw_asset(tmp_path / "later", subject_id="777777", project="Brain Map")
-    upload_folder(later, lake, progress=False)
+    upload_folder(later, lake)
     publish(lake, tmp_path / "catalogue.sqlite")
 
     fresh = LakeOne(lake=lake, cache_dir=tmp_path / "one")
@@ -191,7 +189,7 @@ def test_a_second_publish_reads_only_new_manifests(s3_lake: str, tmp_path: Path)
     """Assets never change, so their rows are taken from the previous tables."""
     build(s3_lake, tmp_path)
     later = make_raw_asset(tmp_path / "later", subject_id="777777")
-    upload_folder(later, s3_lake, progress=False)
+    upload_folder(later, s3_lake)
     store = open_store(s3_lake)
     before = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + DATASETS))).to_pylist()
     gets: list[str] = []
@@ -225,7 +223,7 @@ def test_the_builtin_steps_write_alf_objects_one_loads(
     data[500::700] -= 3000  # a spike on every channel every 700 samples
     raw = make_raw_asset(tmp_path / "work", with_data=False)
     write_nwb_zarr(nwbfile_with_series(data), raw / "ecephys.nwb.zarr")
-    upload_folder(raw, local_lake, progress=False)
+    upload_folder(raw, local_lake)
     populate("spikes", local_lake, catalogue=tmp_path / "jobs.sqlite")
     populate("rates", local_lake, catalogue=tmp_path / "jobs.sqlite")
     publish(local_lake, tmp_path / "catalogue.sqlite")
@@ -276,7 +274,7 @@ def test_hostile_manifest_paths_never_become_datasets() -> None:
 
 def test_index_publish_writes_the_one_tables(local_lake: str, tmp_path: Path, cli) -> None:
     folder = make_raw_asset(tmp_path / "work")
-    upload_folder(folder, local_lake, progress=False)
+    upload_folder(folder, local_lake)
     result = cli("index", "--lake", local_lake, "--publish")
     assert result.code == 0, result.err
     store = open_store(local_lake)
