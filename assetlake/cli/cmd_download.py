@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import lake_option, workers_option
+from assetlake.cli.options import lake_option, workers
 from assetlake.units import format_size
 
 
@@ -25,7 +25,7 @@ from assetlake.units import format_size
 @click.option(
     "--exclude", multiple=True, metavar="GLOB", help="Skip files whose path matches (repeatable)."
 )
-@workers_option
+@workers()
 @click.option(
     "--progress/--no-progress",
     default=None,
