@@ -314,6 +314,10 @@ NAME = "ecephys_123456_2024-03-01_14-05-09"
     ("document", "reason"),
     [
         ("{not json", "is not JSON"),
+        (
+            f'{{"name": "{NAME}", "name": "x", "files": {{"a": "DATA/a"}}}}',
+            "is not JSON assetlake reads: has the key 'name' twice in one object; keep one",
+        ),
         (json.dumps({"name": NAME, "files": {}}), "files: Dictionary should have at least 1 item"),
         (
             json.dumps({"name": NAME, "files": {"a.bin": "/etc/hostname"}}),
