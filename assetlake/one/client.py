@@ -228,8 +228,10 @@ def _download(store: Store, asset: str, entry: ManifestEntry, target: Path) -> N
             ) from None
         with source, open(tmp, "wb") as out:
             while block := source.read(BLOCK):
-                digest.update(block)
                 size += len(block)
+                if size > entry.size:
+                    break  # longer than the manifest says: stop filling the disk, refuse below
+                digest.update(block)
                 out.write(block)
         if size != entry.size or digest.hexdigest() != entry.sha256:
             raise IntegrityError(
