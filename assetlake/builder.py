@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from numcodecs.abc import Codec
     from pynwb import NWBFile
 
+    from assetlake.progress import ProgressReport
     from assetlake.schema import (
         Acquisition,
         DataDescription,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
         Subject,
     )
     from assetlake.store import Store
-    from assetlake.upload import ProgressReport, UploadResult
+    from assetlake.upload import UploadResult
 
 
 class AssetBuilder:

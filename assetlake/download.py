@@ -36,7 +36,8 @@ from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
 from assetlake.naming import parse_name
 from assetlake.problems import Problem
-from assetlake.store import BLOCK, ProgressCallback, Store, sha256_file
+from assetlake.progress import Progress, ProgressReport, Tracker
+from assetlake.store import BLOCK, Store, sha256_file
 
 #: The longest file name most local file systems accept, in bytes.
 MAX_NAME_BYTES = 255
@@ -116,10 +117,10 @@ def download_asset(
     dest: Path,
     *,
     workers: int = 16,
-    progress: ProgressCallback | None = None,
+    progress: ProgressReport | None = None,
 ) -> DownloadResult:
     """Copy the planned files to ``dest/<name>/``, ``workers`` at a time; ``progress`` receives
-    the bytes fetched (or found already there). Raises IntegrityError when an object disagrees
+    a :class:`Progress` after each block fetched and each file done (or found already there). Raises IntegrityError when an object disagrees
     with the manifest (no file is left under its name), UsageError when ``dest`` cannot take it.
     """
     root = Path(dest).absolute() / plan.name
@@ -133,9 +134,10 @@ def download_asset(
         raise UsageError(f"{root}: is a link; remove it and download again")
     _remove_leftovers(root)
     result = DownloadResult(plan.name, root)
+    tracker = Tracker(Progress(plan.name, 0, plan.size, 0, len(plan.entries)), progress)
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="assetlake-download")
     try:
-        futures = {pool.submit(_fetch, store, plan, root, e, progress): e for e in plan.entries}
+        futures = {pool.submit(_fetch, store, plan, root, e, tracker): e for e in plan.entries}
         for future in as_completed(futures):
             entry = futures[future]
             if future.result():
@@ -155,13 +157,13 @@ def _fetch(
     plan: DownloadPlan,
     root: Path,
     entry: ManifestEntry,
-    progress: ProgressCallback | None,
+    tracker: Tracker,
 ) -> bool:
     """Make ``root/<path>`` a verified copy of the entry; False when it already was one."""
     target = _target(root, entry.path)
     if _verified(target, entry):
-        if progress:
-            progress(entry.size)
+        tracker.bytes(entry.size)
+        tracker.file()
         return False
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
     digest, count = hashlib.sha256(), 0
@@ -173,8 +175,7 @@ def _fetch(
                     break  # longer than the manifest says: stop reading, refuse below
                 digest.update(block)
                 sink.write(block)
-                if progress:
-                    progress(len(block))
+                tracker.bytes(len(block))
         if count != entry.size or digest.hexdigest() != entry.sha256:
             raise IntegrityError(
                 f"object {plan.url}/{entry.path} disagrees with its manifest ("
@@ -182,6 +183,7 @@ def _fetch(
                 f"name: the lake copy is damaged, run 'assetlake verify {plan.name}'"
             )
         os.replace(tmp, target)
+        tracker.file()
     except FileNotFoundError:
         raise IntegrityError(
             f"object {plan.url}/{entry.path} is missing from the lake; the asset is damaged: "

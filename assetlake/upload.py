@@ -63,27 +63,13 @@ from assetlake.errors import (
 )
 from assetlake.naming import AssetName
 from assetlake.problems import Severity
+from assetlake.progress import Progress, ProgressReport, Tracker
 from assetlake.store import Store, open_store, sha256_file
 
 #: S3's limit on a key's length, checked before anything is written.
 MAX_KEY_BYTES = 1024
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class UploadProgress:
-    """How far an upload is: given to ``upload_folder``'s ``progress`` callback after each block
-    and each file sent (the library reports; the CLI draws)."""
-
-    name: str
-    bytes_done: int
-    bytes_total: int
-    files_done: int
-    files_total: int
-
-
-ProgressReport = Callable[[UploadProgress], None]
 
 
 @dataclass(frozen=True)
@@ -177,7 +163,8 @@ def upload_folder(
         plan = _plan(store, name, sidecars, files)
         claim, took_over = _claim(store, plan)
         cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
-        hashes = _transfer(store, plan, workers, _Progress(plan, progress))
+        start = Progress(plan.name, 0, plan.upload_bytes, 0, len(plan.upload))
+        hashes = _transfer(store, plan, workers, Tracker(start, progress))
         claimed = claim.to_bytes()
         entries = [_entry(f, hashes[f.path]) for f in files]
         claim_sha256, claim_crc32 = hashlib.sha256(claimed).hexdigest(), zlib.crc32(claimed)
@@ -437,7 +424,7 @@ def _check_stored(store: Store, plan: Plan, claimed: bytes) -> None:
             )
 
 
-def _transfer(store: Store, plan: Plan, workers: int, bar: _Progress) -> dict[str, FileChecksums]:
+def _transfer(store: Store, plan: Plan, workers: int, bar: Tracker) -> dict[str, FileChecksums]:
     """Upload the planned files concurrently and hash the skipped ones; path → checksums. Each
     file is read once more for the checksums the manifest records (its SHA-256 must equal the
     one of the bytes sent, else the file changed meanwhile)."""
@@ -566,31 +553,3 @@ def _result(plan: Plan, *, dry_run: bool) -> UploadResult:
         dry_run=dry_run,
         plan=plan,
     )
-
-
-class _Progress:
-    """Counts what the upload threads have sent and reports it, one report at a time."""
-
-    def __init__(self, plan: Plan, report: ProgressReport | None) -> None:
-        self._report = report
-        self._state = UploadProgress(plan.name, 0, plan.upload_bytes, 0, len(plan.upload))
-        self._lock = threading.Lock()
-
-    def bytes(self, count: int) -> None:
-        self._advance(count, 0)
-
-    def file(self) -> None:
-        self._advance(0, 1)
-
-    def _advance(self, count: int, files: int) -> None:
-        if self._report is not None:
-            with self._lock:
-                state = self._state
-                self._state = UploadProgress(
-                    state.name,
-                    state.bytes_done + count,
-                    state.bytes_total,
-                    state.files_done + files,
-                    state.files_total,
-                )
-                self._report(self._state)

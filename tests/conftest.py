@@ -83,6 +83,23 @@ class Result:
 
 
 @pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``ASSETLAKE_CACHE`` (journals, catalogues, ONE tables) in the test's own folder; a module
+    whose tests all write there says ``pytestmark = pytest.mark.usefixtures("own_cache")``."""
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> tuple[Path, Path]:
+    """A drop folder and the rig's staging folder beside it (same file system, so mv is atomic)."""
+    drop, staging = tmp_path / "drop", tmp_path / "staging"
+    drop.mkdir()
+    staging.mkdir()
+    return drop, staging
+
+
+@pytest.fixture
 def catalogue_file(tmp_path: Path) -> Path:
     """A catalogue of ``test_catalogue.sample()``: what ``find``, the site and its API read."""
     from test_catalogue import sample

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import run_benchmark
+
 SHAPES = {"subject", "modality_date_range", "genotype_substring", "genotype_rare", "free_text",
           "derived_from"}  # fmt: skip
 
 
 def test_quick_benchmark_report(tmp_path: Path) -> None:
     out = tmp_path / "find.json"
-    subprocess.run(
-        [sys.executable, "-m", "benchmarks.find", "--quick", "--out", out, "--cache", tmp_path],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    report = json.loads(out.read_text())
+    report = run_benchmark("find", out, "--quick", "--cache", tmp_path, timeout=120)
     assert report["quick"] is True
     assert set(report["passed"]) == {"p50", "p95", "speedup", "cli", "same_results"}
     assert report["passed"]["same_results"] is True

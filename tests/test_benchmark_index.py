@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "index.py"
+from benchkit import run_benchmark
 
 
 def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
-    out = tmp_path / "index.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    report = json.loads(out.read_text())
+    report = run_benchmark("index", tmp_path / "index.json", "--quick", timeout=60)
     assert (report["benchmark"], report["quick"], report["workers"]) == ("index", True, 32)
     [result] = report["results"]
     assert (result["assets"], result["indexed"], result["invalid"]) == (100, 100, 0)

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "populate.py"
+from benchkit import run_benchmark
 
 
 def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
-    out = tmp_path / "populate.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    report = json.loads(out.read_text())
+    report = run_benchmark("populate", tmp_path / "populate.json", "--quick", timeout=600)
     assert (report["benchmark"], report["quick"]) == ("populate", True)
     assert report["overhead"]["done"] == report["overhead"]["jobs"] == 20
     assert report["scaling"]["done"] == [8, 8, 8]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import click
 import pytest
 
@@ -63,3 +66,43 @@ def test_unknown_command_and_option_are_one_line(cli) -> None:
 )
 def test_sizes_are_shown_in_decimal_units(count: int, shown: str) -> None:
     assert format_size(count) == shown
+
+
+#: What no command's --help may import (the CLI starts fast; these load inside the commands).
+HEAVY = (
+    "pydantic",
+    "boto3",
+    "botocore",
+    "s3fs",
+    "zarr",
+    "numpy",
+    "pyarrow",
+    "pandas",
+    "pynwb",
+    "matplotlib",
+    "starlette",
+    "uvicorn",
+    "watchdog",
+    "dask",
+    "one",
+    "tqdm",
+    "yaml",
+)
+
+
+def test_every_help_imports_no_heavy_library() -> None:
+    """One fresh interpreter asks every command for --help and says what each one pulled in."""
+    code = (
+        "import sys\n"
+        "from assetlake.cli import COMMANDS, main\n"
+        f"heavy = {HEAVY!r}\n"
+        "for name in COMMANDS:\n"
+        "    try:\n"
+        "        main([name, '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    found = sorted(m for m in heavy if m in sys.modules)\n"
+        "    print(f'{name}: {found}', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.splitlines() == [f"{name}: []" for name in COMMANDS]

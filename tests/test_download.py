@@ -20,6 +20,7 @@ from test_verify import tamper
 from assetlake.asset import CLAIM, COMMIT, MANIFEST, TMP_PREFIX, Manifest, ManifestEntry
 from assetlake.digest import asset_digest
 from assetlake.store import open_store
+from assetlake.units import format_size
 from assetlake.upload import upload_folder
 
 CHUNK = "ecephys.zarr/0.0"
@@ -70,12 +71,6 @@ def test_download_copies_verified_files_and_resumes_by_hash(
     third = cli("download", name, dest, "--lake", lake)
     assert third.code == 0 and "(1 files, " in third.out
     assert tree(dest / name) == files and leftovers(dest) == []
-
-
-def format_size(count: int) -> str:
-    from assetlake.cli.options import format_size as size
-
-    return size(count)
 
 
 def test_include_and_exclude(asset: tuple[str, str, Path], tmp_path: Path, cli) -> None:

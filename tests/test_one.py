@@ -31,9 +31,7 @@ CLUSTERS = np.array([0, 2, 2, 1], dtype=np.int16)
 POSITION = np.linspace(0.0, 1.0, 5)
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 @dataclass

@@ -19,10 +19,7 @@ from assetlake.pipelines.populate import populate
 from assetlake.store import JOBS_PREFIX, open_store
 from assetlake.upload import upload_folder
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def commit_sessions(lake: str, parent: Path, subjects: list[str], start: int = 0) -> list[str]:

@@ -23,8 +23,9 @@ from assetlake.errors import (
     LakeError,
     MetadataError,
 )
+from assetlake.progress import Progress
 from assetlake.store import Store, open_store, sha256_file
-from assetlake.upload import UploadProgress, committed, upload_folder
+from assetlake.upload import committed, upload_folder
 from assetlake.verify import verify_asset
 
 
@@ -271,7 +272,7 @@ def test_the_library_reports_progress_to_a_callback_and_never_draws(
     local_lake: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = make_raw_asset(tmp_path / "a")
-    reports: list[UploadProgress] = []
+    reports: list[Progress] = []
     result = upload_folder(folder, local_lake, progress=reports.append)
     assert capsys.readouterr() == ("", "")
     last = reports[-1]

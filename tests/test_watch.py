@@ -26,21 +26,7 @@ from assetlake.watch.rate import RateLimit
 from assetlake.watch.schedule import Window, due, in_window, parse_window
 from assetlake.watch.settle import Seen, Snapshot, observe, settled
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Journals (under the user's cache by default) in the test's own folder."""
-    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> tuple[Path, Path]:
-    """A drop folder and the rig's staging folder beside it (same file system, so mv is atomic)."""
-    drop, staging = tmp_path / "drop", tmp_path / "staging"
-    drop.mkdir()
-    staging.mkdir()
-    return drop, staging
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def states(drop: Path) -> dict[str, str]:
@@ -328,6 +314,10 @@ NAME = "ecephys_123456_2024-03-01_14-05-09"
     ("document", "reason"),
     [
         ("{not json", "is not JSON"),
+        (
+            f'{{"name": "{NAME}", "name": "x", "files": {{"a": "DATA/a"}}}}',
+            "is not JSON assetlake reads: has the key 'name' twice in one object; keep one",
+        ),
         (json.dumps({"name": NAME, "files": {}}), "files: Dictionary should have at least 1 item"),
         (
             json.dumps({"name": NAME, "files": {"a.bin": "/etc/hostname"}}),

@@ -102,19 +102,7 @@ def wait_for_object(lake: str, key: str) -> None:
         time.sleep(0.01)  # polling the lake for an event, not waiting for a duration
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Journals (under the user's cache by default) in the test's own folder."""
-    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> tuple[Path, Path]:
-    drop, staging = tmp_path / "drop", tmp_path / "staging"
-    drop.mkdir()
-    staging.mkdir()
-    return drop, staging
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def test_agent_killed_mid_upload_resumes_without_duplicating(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import click
 
-from assetlake.cli.options import lake_option, workers_option
-from assetlake.cli.output import drawing_stream
+from assetlake.cli.options import lake_option, workers
 from assetlake.units import format_size
 
 
@@ -27,7 +25,7 @@ from assetlake.units import format_size
 @click.option(
     "--exclude", multiple=True, metavar="GLOB", help="Skip files whose path matches (repeatable)."
 )
-@workers_option
+@workers()
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -54,6 +52,7 @@ def command(
       assetlake download ecephys_123456_2024-03-01_14-05-09 ./data --lake s3://my-lab-data
       assetlake download NAME ./data --include '*.json' --include 'ecephys.zarr/*'
     """
+    from assetlake.cli.progress import ProgressBar
     from assetlake.download import download_asset, plan_download
     from assetlake.store import open_store
 
@@ -62,10 +61,9 @@ def command(
     plans = [plan_download(store, name, include, exclude) for name in names]
     show = sys.stderr.isatty() if progress is None else progress
     try:
-        with _Bar(sum(plan.size for plan in plans), enabled=show) as bar:
+        with ProgressBar() if show else contextlib.nullcontext() as bar:
             results = [
-                download_asset(store, plan, dest, workers=workers, progress=bar.update)
-                for plan in plans
+                download_asset(store, plan, dest, workers=workers, progress=bar) for plan in plans
             ]
     except (KeyboardInterrupt, click.Abort):
         click.echo(
@@ -81,28 +79,3 @@ def command(
             "verified)"
         )
 
-
-class _Bar:
-    """A tqdm bar of bytes on stderr, drawn only on request; tqdm is imported when shown."""
-
-    def __init__(self, total: int, *, enabled: bool) -> None:
-        self._lock = threading.Lock()
-        self._bar: Any = None
-        if enabled:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total, unit="B", unit_scale=True, unit_divisor=1024, file=drawing_stream()
-            )
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def update(self, count: int) -> None:
-        if self._bar is not None:
-            with self._lock:
-                self._bar.update(count)

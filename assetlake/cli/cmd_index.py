@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import catalogue_option, lake_option
+from assetlake.cli.options import catalogue_option, lake_option, workers
 
 
 @click.command("index")
@@ -18,13 +18,7 @@ from assetlake.cli.options import catalogue_option, lake_option
     help="Also write the catalogue into the lake (assetlake-catalogue/) for everyone to fetch.",
 )
 @click.option("--full", is_flag=True, help="Re-read every asset, not only the new ones.")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 256),
-    default=32,
-    show_default=True,
-    help="Concurrent requests.",
-)
+@workers(32, "Concurrent requests.")
 def command(
     lake: str | None, catalogue_file: Path | None, publish: bool, full: bool, workers: int
 ) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from assetlake.cli.options import lake_option
+from assetlake.cli.options import lake_option, workers
 
 if TYPE_CHECKING:
     from assetlake.pipelines.run import Outcome
@@ -57,9 +57,7 @@ def parse_pairs(
     help="Set a step parameter (JSON value or text); other parameters keep their defaults.",
 )
 @click.option("--limit", type=click.IntRange(1), metavar="N", help="Run at most N jobs.")
-@click.option(
-    "--workers", type=click.IntRange(1, 256), metavar="N", help="Local processes (default: cores)."
-)
+@workers(None, "Local processes (default: cores).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://host:8786.")
 @click.option("--dry-run", is_flag=True, help="Print the to-do list, run nothing.")
 @click.option("--retry-failed", is_flag=True, help="Run jobs that failed before again.")

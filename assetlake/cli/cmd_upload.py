@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from assetlake.cli.options import lake_option, workers_option
+from assetlake.cli.options import lake_option, workers
 from assetlake.cli.output import one_line
 from assetlake.units import format_size
 
@@ -22,7 +22,7 @@ from assetlake.units import format_size
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
 )
-@workers_option
+@workers()
 def command(
     path: Path, lake: str | None, dry_run: bool, progress: bool | None, workers: int
 ) -> None:

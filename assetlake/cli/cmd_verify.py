@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from assetlake.cli.options import json_option, lake_option, workers_option
+from assetlake.cli.options import json_option, lake_option, workers
 from assetlake.cli.output import one_line
 from assetlake.units import format_size
 
@@ -20,7 +20,7 @@ from assetlake.units import format_size
     is_flag=True,
     help="Compare sizes and the CRC32s S3 stores with the manifest, reading no data (S3 only).",
 )
-@workers_option
+@workers()
 @json_option
 def command(name: str, lake: str | None, fast: bool, workers: int, as_json: bool) -> None:
     """Re-hash every object of the committed asset NAME against its manifest, and check the

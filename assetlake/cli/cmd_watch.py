@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from assetlake.cli.options import lake_option
+from assetlake.cli.options import lake_option, workers
+
+if TYPE_CHECKING:
+    from assetlake.cli.options import F
+
+
+def _seconds(name: str, minimum: float, help: str) -> Callable[[F], F]:
+    """A duration option of the agent, in seconds, 10 by default."""
+    return click.option(
+        name,
+        type=click.FloatRange(minimum),
+        default=10.0,
+        show_default=True,
+        metavar="SECONDS",
+        help=help,
+    )
 
 
 @click.command("watch")
@@ -18,13 +35,7 @@ from assetlake.cli.options import lake_option
     metavar="PATH",
     help="The agent's SQLite journal (default: one per DROP_DIR under $ASSETLAKE_CACHE/watch/).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 256),
-    default=16,
-    show_default=True,
-    help="Files of one session uploaded at once.",
-)
+@workers(16, "Files of one session uploaded at once.")
 @click.option(
     "--schedule", metavar="HH:MM-HH:MM", help="Upload only in this daily window (local time)."
 )
@@ -48,22 +59,12 @@ from assetlake.cli.options import lake_option
     help="Only check the set-up (drop folder writable, lake reachable with these credentials); "
     "exit 0, or 1 with one line per problem.",
 )
-@click.option(
+@_seconds(
     "--settle",
-    type=click.FloatRange(0),
-    default=10.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Take an entry once nothing in it changed for this long (0: rigs that only mv in).",
+    0,
+    "Take an entry once nothing in it changed for this long (0: rigs that only mv in).",
 )
-@click.option(
-    "--rescan",
-    type=click.FloatRange(0.1),
-    default=10.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="List the drop folder at least this often, events or not.",
-)
+@_seconds("--rescan", 0.1, "List the drop folder at least this often, events or not.")
 @click.option(
     "--read-root",
     "read_roots",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Catalogue
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 lake_option = click.option(
     "--lake",
@@ -17,13 +20,26 @@ lake_option = click.option(
     help="The lake: s3://bucket[/prefix] or a local folder (default: $ASSETLAKE_LAKE). "
     "Example: --lake s3://my-lab-data",
 )
-workers_option = click.option(
-    "--workers",
-    type=click.IntRange(1, 256),
-    default=16,
-    show_default=True,
-    help="Objects transferred or checked at once (each file's parts are sent in parallel too).",
-)
+#: The most of anything ``--workers`` runs at once.
+MAX_WORKERS = 256
+
+
+def workers(
+    default: int | None = 16,
+    help: str = "Objects transferred or checked at once (each file's parts are sent in parallel "
+    "too).",
+) -> Callable[[F], F]:
+    """``--workers N`` (1 to :data:`MAX_WORKERS`); each command says what it runs at once."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, MAX_WORKERS),
+        default=default,
+        show_default=default is not None,
+        metavar="N",
+        help=help,
+    )
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 catalogue_option = click.option(
     "--catalogue",

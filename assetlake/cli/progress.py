@@ -1,5 +1,5 @@
-"""The upload progress bar: the library reports :class:`~assetlake.upload.UploadProgress`, the
-CLI draws it (a tqdm bar of bytes with a file count, imported only when a bar is shown)."""
+"""The one progress bar: the library reports :class:`~assetlake.progress.Progress`, the CLI draws
+it (a tqdm bar of bytes with a file count, imported only when a bar is shown)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any
 from assetlake.cli.output import drawing_stream
 
 if TYPE_CHECKING:
-    from assetlake.upload import UploadProgress
+    from assetlake.progress import Progress
 
 
 class ProgressBar:
-    """A callable for ``upload_folder(progress=...)``; the bar appears with the first report."""
+    """A callable for a ``progress=`` callback (upload, download); a bar appears with the first
+    report of each asset and closes when the next asset starts or the block ends."""
 
     def __init__(self) -> None:
         self._bar: Any = None
+        self._name: str | None = None
 
     def __enter__(self) -> ProgressBar:
         return self
@@ -24,10 +26,13 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.close()
 
-    def __call__(self, state: UploadProgress) -> None:
-        if self._bar is None:
+    def __call__(self, state: Progress) -> None:
+        if self._bar is None or state.name != self._name:
             from tqdm import tqdm
 
+            if self._bar is not None:
+                self._bar.close()
+            self._name = state.name
             self._bar = tqdm(
                 total=state.bytes_total,
                 unit="B",

@@ -24,8 +24,10 @@ from assetlake.asset import Manifest as AssetManifest
 from assetlake.catalogue.db import cache_folder
 from assetlake.catalogue.publish import MANIFEST as PUBLISHED
 from assetlake.catalogue.publish import PREFIX
+from assetlake.document import read_document
 from assetlake.errors import CatalogueError, IntegrityError, LakeError
 from assetlake.one.tables import DATASETS, FOLDER, SESSIONS, safe_parts
+from assetlake.problems import Problem
 from assetlake.store import BLOCK, Store, normalise_lake_url, open_store
 
 #: Written beside the tables: which published catalogue they came from.
@@ -181,9 +183,10 @@ def sync_tables(store: Store, folder: Path) -> str | None:
 
 def _stamp(path: Path) -> str | None:
     try:
-        value = json.loads(path.read_text()).get("catalogue")
-    except (OSError, ValueError, AttributeError):
+        document = read_document(path.name, path.read_bytes())
+    except OSError:
         return None
+    value = None if isinstance(document, Problem) else document.get("catalogue")
     return value if isinstance(value, str) else None
 
 
@@ -194,9 +197,10 @@ def _readable(data: bytes) -> bool:
 
     try:
         metadata = pq.read_schema(pa.BufferReader(data)).metadata or {}
-        return "date_created" in json.loads(metadata[b"one_metadata"])
-    except (pa.ArrowException, KeyError, ValueError, TypeError):
+        document = read_document("one_metadata", metadata[b"one_metadata"])
+    except (pa.ArrowException, KeyError):
         return False
+    return not isinstance(document, Problem) and "date_created" in document
 
 
 def _replace(path: Path, data: bytes) -> None:
@@ -224,8 +228,10 @@ def _download(store: Store, asset: str, entry: ManifestEntry, target: Path) -> N
             ) from None
         with source, open(tmp, "wb") as out:
             while block := source.read(BLOCK):
-                digest.update(block)
                 size += len(block)
+                if size > entry.size:
+                    break  # longer than the manifest says: stop filling the disk, refuse below
+                digest.update(block)
                 out.write(block)
         if size != entry.size or digest.hexdigest() != entry.sha256:
             raise IntegrityError(

@@ -11,7 +11,6 @@ to ``done/`` or, with ``delete_source``, deleted. The library never prints: ever
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from assetlake.asset import CLAIM, MANIFEST
+from assetlake.asset import CLAIM, MANIFEST, Manifest
 from assetlake.errors import (
     AssetExistsError,
     AssetLakeError,
@@ -389,10 +388,10 @@ class Agent:
         """None when the lake's manifest lists exactly the local files with their sizes and hashes."""
         data = self.store.get(f"{name}/{MANIFEST}")
         try:
-            objects = json.loads(data or b"")["objects"]
-            stored = {o["path"]: (o["size"], o["sha256"]) for o in objects if o["path"] != CLAIM}
-        except (ValueError, KeyError, TypeError):
+            manifest = Manifest.from_bytes(data or b"")
+        except ValueError:
             return f"its {MANIFEST} is missing or unreadable"
+        stored = {e.path: (e.size, e.sha256) for e in manifest.objects if e.path != CLAIM}
         local = {}
         for path, file in _local_files(folder).items():
             local[path] = (file.stat().st_size, sha256_file(file))

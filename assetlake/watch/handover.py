@@ -8,15 +8,16 @@ stay where the rig wrote them. Either way it becomes a map of asset paths to loc
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+from assetlake.document import read_document
 from assetlake.errors import HandOverError, InvalidNameError
 from assetlake.naming import parse_name
+from assetlake.problems import Problem
 
 #: Largest manifest read; a rig's manifest is a few kB.
 MAX_MANIFEST_BYTES = 1 << 20
@@ -89,13 +90,12 @@ def _read_assetlake(
 
     from assetlake.schema.handover import HandOver
 
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+    document = read_document(path.name, data, max_bytes=MAX_MANIFEST_BYTES)
+    if isinstance(document, Problem):
         raise HandOverError(
-            f"{path}: is not JSON ({error}); write it under a temporary name and rename it when "
-            "complete"
-        ) from None
+            f"{path}: is not JSON assetlake reads: {document.message}; a rig still writing it "
+            "should write it under a temporary name and rename it when complete"
+        )
     try:
         model = HandOver.model_validate(document)
     except ValidationError as error:
