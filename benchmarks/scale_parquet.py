@@ -30,10 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks._moto import start_moto
-
 from assetlake.catalogue import SCHEMA, Record
 from assetlake.catalogue import publish as pub
+from assetlake.store.loopback import moto_server
 from benchmarks._delay import DelayProxy
 from benchmarks.synthetic import synthetic_records
 
@@ -60,7 +59,7 @@ class _Records:
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def records(self) -> Iterator[Record]:
+    def records(self, *, full: bool = True) -> Iterator[Record]:
         return synthetic_records(self.n)
 
 
@@ -200,18 +199,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                        ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
         os.environ.setdefault(var, value)
-    server, moto = start_moto()
-    try:
-        with DelayProxy(moto, args.latency_ms / 1000) as proxy:
+    with moto_server(own_process=True) as moto, DelayProxy(moto, args.latency_ms / 1000) as proxy:
             s3 = boto3.client("s3", endpoint_url=moto)
             s3.create_bucket(Bucket=BUCKET)
             layouts = bench_layouts(args.assets, proxy, s3, args.repeat)
             find_assets = args.find_assets or args.assets
             subject = next(synthetic_records(find_assets)).subject_id or ""
             find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs)
-    finally:
-        server.kill()
-        server.wait()
     report = {
         "benchmark": "scale_parquet",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

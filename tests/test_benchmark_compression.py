@@ -21,7 +21,7 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr
     report = json.loads(out.read_text())

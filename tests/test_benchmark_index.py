@@ -8,7 +8,7 @@ from benchkit import run_benchmark
 
 
 def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
-    report = run_benchmark("index", tmp_path / "index.json", "--quick", timeout=60)
+    report = run_benchmark("index", tmp_path / "index.json", "--quick", timeout=600)
     assert (report["benchmark"], report["quick"], report["workers"]) == ("index", True, 32)
     [result] = report["results"]
     assert (result["assets"], result["indexed"], result["invalid"]) == (100, 100, 0)

@@ -18,7 +18,7 @@ def test_quick_benchmark_writes_ratios(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         check=False,
     )
     assert done.returncode == 0, done.stderr
