@@ -141,6 +141,7 @@ def table() -> str:
             f"{size['cli']['median_s']} s | | | <= 0.2 s |"
         )
     rows.extend(populate_rows(load("populate")))
+    rows.extend(watch_rows(load("watch")))
     codecs = load("compression")
     chosen = codecs["codecs"][codecs["chosen"]]
     baseline = codecs["baseline"]
@@ -167,6 +168,23 @@ def populate_rows(data: dict[str, Any]) -> list[str]:
         ">= 1.6x |",
         f"| populate to-do, {c['sources']:,} sources, half done{quick} | {c['todo_s']} s | | | "
         "<= 1 s |",
+    ]
+
+
+def watch_rows(data: dict[str, Any]) -> list[str]:
+    """The watch benchmark's three targets: added latency, a burst of sessions, the idle agent."""
+    quick = " (quick run)" if data["quick"] else ""
+    a, b, c = data["latency"], data["burst"], data["idle"]
+    return [
+        f"| watch: rename to commit, median of {a['sessions']}{quick} | "
+        f"{a['rename_to_commit_median_s']} s | direct upload {a['direct_upload_median_s']} s | "
+        f"+{a['added_s']} s | <= 1 s added |",
+        f"| watch: {b['sessions']:,} sessions dropped at once{quick} | "
+        f"{b['committed_in_lake']:,} committed, {b['agent_sessions_per_s']}/s, "
+        f"{b['agent_peak_rss_mb']:.0f} MB peak | upload loop {b['loop_sessions_per_s']}/s | "
+        f"{b['ratio_to_loop']}x | >= 0.9x, <= 200 MB |",
+        f"| watch: idle {c['seconds']:g} s, {c['journal_entries']:,} journal entries{quick} | "
+        f"{c['cpu_percent_of_one_core']}% of one core | | | <= 1% |",
     ]
 
 

@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from assetlake.asset import CLAIM
+
 ERRORS = {
     "500": (500, "InternalError"),
     "503": (503, "ServiceUnavailable"),
     "slowdown": (503, "SlowDown"),
+    "denied": (403, "AccessDenied"),
 }
 _HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy-connection"}
 
@@ -42,8 +45,8 @@ Match = Callable[[Request], bool]
 class Rule:
     """``action`` for the first ``times`` requests that ``match``: 'drop' (forward, then close
     without answering), 'reset' (close with a TCP reset before forwarding), 'delay' (forward after
-    ``seconds``), '500' / '503' / 'slowdown' (answer that S3 error), 'hold' (set ``arrived``, then
-    forward once ``release`` is set)."""
+    ``seconds``), '500' / '503' / 'slowdown' / 'denied' (answer that S3 error), 'hold' (set
+    ``arrived``, then forward once ``release`` is set)."""
 
     match: Match
     action: str
@@ -189,5 +192,21 @@ def key_endswith(suffix: str, method: str = "PUT", query: str | None = None) -> 
         if request.method != method or not request.path.endswith(suffix):
             return False
         return query is None or query in request.query.split("&")[0]
+
+    return match
+
+
+def nth_data_put(name: str, n: int) -> Match:
+    """The ``n``-th PUT of one of the asset's data objects (not its claim)."""
+    seen = 0
+
+    def match(request: Request) -> bool:
+        nonlocal seen
+        if request.method != "PUT" or f"/{name}/" not in request.path:
+            return False
+        if request.path.endswith(f"/{CLAIM}"):
+            return False
+        seen += 1
+        return seen == n
 
     return match

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from factories import make_raw_asset
-from faults import FaultProxy, Match, Request
+from faults import FaultProxy, nth_data_put
 from moto.core.authorization import enable_iam_authentication
 
-from assetlake.asset import CLAIM
 from assetlake.store import Store, open_store
 from assetlake.units import format_size
 from assetlake.upload import committed
@@ -42,22 +41,6 @@ def big_asset(parent: Path) -> Path:
     for i in range(EXTRA_FILES):
         (extra / f"{i:04d}").write_bytes(i.to_bytes(2, "big") * 512)
     return folder
-
-
-def nth_data_put(name: str, n: int) -> Match:
-    """The ``n``-th PUT of one of the asset's data objects (not its claim)."""
-    seen = 0
-
-    def match(request: Request) -> bool:
-        nonlocal seen
-        if request.method != "PUT" or f"/{name}/" not in request.path:
-            return False
-        if request.path.endswith(f"/{CLAIM}"):
-            return False
-        seen += 1
-        return seen == n
-
-    return match
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
