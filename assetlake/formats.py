@@ -30,9 +30,9 @@ OME_CHUNKS = (128, 128, 128)
 
 
 def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
-    """The measured Pareto choice for ``dtype``: for int16 traces lossless WavPack (level 1) when
-    ``wavpack-numcodecs`` is installed, else Blosc-lz4hc level 9 with bit-shuffle; for other
-    numeric dtypes Blosc-zstd level 5 with bit-shuffle.
+    """The measured choice for ``dtype``: for int16 traces Blosc-lz4hc level 9 with bit-shuffle
+    (lossless WavPack, the Pareto choice, is opt-in with ``codec="wavpack"``: see below); for
+    other numeric dtypes Blosc-zstd level 5 with bit-shuffle.
 
     Chosen by ``benchmarks/compression.py`` (results in ``benchmarks/results/compression.json``)
     on Neuropixels-like int16 traces (white noise floor, spatially correlated 1/f background,
@@ -53,7 +53,9 @@ def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
             "(convert strings or objects to a numeric or JSON form first)"
         )
     if np.dtype(dtype) == np.int16:
-        return _wavpack() or Blosc(cname="lz4hc", clevel=9, shuffle=Blosc.BITSHUFFLE)
+        # WavPack is opt-in (codec="wavpack"): wavpack-numcodecs 0.3 fails to encode 1-D chunks
+        # and chunks of fewer than about 100 samples, so it cannot be every int16 array's default.
+        return Blosc(cname="lz4hc", clevel=9, shuffle=Blosc.BITSHUFFLE)
     return Blosc(cname="zstd", clevel=5, shuffle=Blosc.BITSHUFFLE)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from assetlake.formats import (
 
 BLOSC = {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": Blosc.BITSHUFFLE, "blocksize": 0}
 TRACES_BLOSC = {**BLOSC, "cname": "lz4hc", "clevel": 9}
-HAVE_WAVPACK = importlib.util.find_spec("wavpack_numcodecs") is not None
 
 
 @pytest.mark.parametrize("dtype", ["uint16", "int32", "float32", "bool"])
@@ -32,21 +30,28 @@ def test_default_codec_is_blosc_zstd_bitshuffle(dtype: str) -> None:
     assert default_codec(dtype).get_config() == BLOSC
 
 
-def test_int16_traces_default_to_wavpack_else_blosc(monkeypatch: pytest.MonkeyPatch) -> None:
-    codec = default_codec("int16").get_config()
-    if HAVE_WAVPACK:
-        assert (codec["id"], codec["level"], codec["bps"]) == ("wavpack", 1, 0.0)  # 0: lossless
-    else:
-        assert codec == TRACES_BLOSC
+def test_int16_traces_default_to_blosc_and_wavpack_is_opt_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert default_codec("int16").get_config() == TRACES_BLOSC
     monkeypatch.setitem(sys.modules, "wavpack_numcodecs", None)
     assert default_codec("int16").get_config() == TRACES_BLOSC
+
+
+def test_short_and_one_dimensional_int16_arrays_write_with_the_default(tmp_path: Path) -> None:
+    """What wavpack-numcodecs cannot encode (a 1-D or a 50-sample chunk) the default must."""
+    for shape in [(100,), (50, 4), (1,)]:
+        data = (np.arange(np.prod(shape)) % 7).astype(np.int16).reshape(shape)
+        write_array(tmp_path / "s.zarr", f"a{len(shape)}_{shape[0]}", data)
+        stored = zarr.open_array(str(tmp_path / "s.zarr" / f"a{len(shape)}_{shape[0]}"), mode="r")
+        np.testing.assert_array_equal(stored[:], data)
 
 
 def test_int16_traces_round_trip_with_the_default_codec(tmp_path: Path) -> None:
     data = traces(samples=40_000)
     write_array(tmp_path / "x.zarr", "a", data)
     stored = zarr.open_array(str(tmp_path / "x.zarr" / "a"), mode="r")
-    assert stored.compressor.codec_id == ("wavpack" if HAVE_WAVPACK else "blosc")
+    assert stored.compressor.codec_id == "blosc"
     np.testing.assert_array_equal(stored[:], data)
     assert stored.nbytes_stored < data.nbytes / 2
 
