@@ -15,8 +15,9 @@ from pydantic import BaseModel
 
 from assetlake.pipelines import JobContext, step
 
-#: Upper bound on any wait of a test step, so a broken test ends instead of hanging.
-BOUND = 600.0  # a guard against a hang only
+#: How long a gated step waits for its release file; a pool whose worker was killed waits for
+#: the surviving worker to end, so this must stay well under the tests' guards.
+BOUND = 60.0
 
 
 class Scale(BaseModel):
