@@ -204,7 +204,9 @@ def test_a_killed_pool_worker_fails_its_jobs_and_a_later_run_completes_them(
     finally:
         stop(parent)
     assert parent.returncode == 1, err
-    assert out.count("worker died") == 2, out
+    # The killed worker's job is "worker died"; the survivor's either dies with the broken pool
+    # or ends on its own gate timeout first, whichever the pool sees first.
+    assert out.count("worker died") >= 1, out
     assert "0 done, 2 failed" in out.splitlines()[-1]
     assert outputs(local_lake, "hang") == []
     store = open_store(local_lake)
