@@ -104,7 +104,9 @@ def commit(
     put_files(store, name, files)
     objects = {path: len(blob) for path, blob in files.items()}
     document = consolidate(
-        name, f"{store.url}/{name}", "2024-03-03T00:00:00+00:00",
+        name,
+        f"{store.url}/{name}",
+        "2024-03-03T00:00:00+00:00",
         sidecars,
         "0" * 64,
         objects,

@@ -109,7 +109,10 @@ def test_published_assets_are_sorted_by_subject_in_row_groups(
     ranges = []
     for group in range(footer.num_row_groups):
         columns = footer.row_group(group)
-        by_subject, by_time = columns.column(subject).statistics, columns.column(acquired).statistics
+        by_subject, by_time = (
+            columns.column(subject).statistics,
+            columns.column(acquired).statistics,
+        )
         assert by_subject.has_min_max and by_time.has_min_max
         ranges.append((by_subject.min, by_time.min))
     expected = sorted((r.subject_id, r.acquired) for r in records)

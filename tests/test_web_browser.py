@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 from weblake import HOSTILE, JS_LINK, SCRIPT, WebLake, build_lake, serving
 
 pytestmark = pytest.mark.browser
@@ -86,7 +87,10 @@ def result_names(page) -> list[str]:  # type: ignore[no-untyped-def]
 
 def figures_loaded(page) -> list[int]:  # type: ignore[no-untyped-def]
     """Natural widths of the page's figures once every one has loaded or failed."""
-    page.wait_for_function("[...document.querySelectorAll('.figures img')].every(i => i.complete)")
+    # Not wait_for_function: Playwright polls it with eval(), which the site's CSP
+    # (no 'unsafe-eval') rightly refuses; expect() reads the property without eval.
+    for image in page.locator(".figures img").all():
+        expect(image).to_have_js_property("complete", True)
     return page.eval_on_selector_all(".figures img", "images => images.map(i => i.naturalWidth)")
 
 
