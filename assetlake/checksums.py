@@ -2,8 +2,9 @@
 
 S3 keeps the CRC32 an object was sent with: for a single PUT the CRC32 of its bytes, for a
 multipart upload the composite ``base64(CRC32(CRC32(part 1) ‖ … ‖ CRC32(part n)))-n``, which
-depends on the part size. The uploader records both (with the part size) in the manifest, from
-the same read that computes the SHA-256, so a later HEAD checks an object without reading it.
+depends on the part size. The stores compute both (with the SHA-256) in the read that sends a
+file, the uploader records them in the manifest, and a later HEAD checks an object without
+reading it.
 """
 
 from __future__ import annotations
@@ -32,24 +33,58 @@ def crc32_text(value: int) -> str:
     return base64.b64encode(value.to_bytes(4, "big")).decode()
 
 
+class Checksummer:
+    """The checksums of bytes fed in order, so the read that sends a file also checksums it."""
+
+    def __init__(self, part_size: int | None) -> None:
+        self.part_size = part_size
+        self._digest = hashlib.sha256()
+        self._whole = 0
+        self._part = 0  # CRC32 of the part being fed
+        self._fed = 0  # bytes fed into that part
+        self._parts: list[bytes] = []
+
+    def update(self, block: bytes | memoryview) -> None:
+        self._digest.update(block)
+        self._whole = zlib.crc32(block, self._whole)
+        if self.part_size is None:
+            return
+        view = memoryview(block)
+        while view:
+            piece = view[: self.part_size - self._fed]
+            self._part = zlib.crc32(piece, self._part)
+            self._fed += len(piece)
+            view = view[len(piece) :]
+            if self._fed == self.part_size:
+                self._end_part()
+
+    def add_part(self, part: bytes | memoryview) -> str:
+        """Feed one whole part (only the last may be shorter); its CRC32 for the part's header."""
+        self._digest.update(part)
+        self._whole = zlib.crc32(part, self._whole)
+        crc = zlib.crc32(part)
+        self._parts.append(crc.to_bytes(4, "big"))
+        return crc32_text(crc)
+
+    def _end_part(self) -> None:
+        self._parts.append(self._part.to_bytes(4, "big"))
+        self._part = self._fed = 0
+
+    def result(self) -> FileChecksums:
+        if self.part_size is None:
+            return FileChecksums(self._digest.hexdigest(), crc32_text(self._whole))
+        if self._fed:  # a last, shorter part
+            self._end_part()
+        composite = f"{crc32_text(zlib.crc32(b''.join(self._parts)))}-{len(self._parts)}"
+        return FileChecksums(
+            self._digest.hexdigest(), crc32_text(self._whole), self.part_size, composite
+        )
+
+
 def file_checksums(path: Path, part_size: int | None) -> FileChecksums:
     """Read ``path`` once; ``part_size`` is the size of the parts it is sent in (None: one PUT)."""
-    digest, whole, parts = hashlib.sha256(), 0, []
-    step = part_size or BLOCK
+    summer = Checksummer(part_size)
     with open(path, "rb") as stream:
-        while True:
-            part, left = 0, step
-            while left and (block := stream.read(min(BLOCK, left))):
-                digest.update(block)
-                whole = zlib.crc32(block, whole)
-                part = zlib.crc32(block, part)
-                left -= len(block)
-            if left == step:
-                break
-            parts.append(part.to_bytes(4, "big"))
-            if left:
-                break
-    if part_size is None:
-        return FileChecksums(digest.hexdigest(), crc32_text(whole))
-    composite = f"{crc32_text(zlib.crc32(b''.join(parts)))}-{len(parts)}"
-    return FileChecksums(digest.hexdigest(), crc32_text(whole), part_size, composite)
+        while block := stream.read(BLOCK):
+            summer.update(block)
+    return summer.result()

@@ -64,7 +64,7 @@ from assetlake.errors import (
 from assetlake.naming import AssetName
 from assetlake.problems import Severity
 from assetlake.progress import Progress, ProgressReport, Tracker
-from assetlake.store import Store, open_store, sha256_file
+from assetlake.store import Store, open_store
 
 #: S3's limit on a key's length, checked before anything is written.
 MAX_KEY_BYTES = 1024
@@ -425,9 +425,10 @@ def _check_stored(store: Store, plan: Plan, claimed: bytes) -> None:
 
 
 def _transfer(store: Store, plan: Plan, workers: int, bar: Tracker) -> dict[str, FileChecksums]:
-    """Upload the planned files concurrently and hash the skipped ones; path → checksums. Each
-    file is read once more for the checksums the manifest records (its SHA-256 must equal the
-    one of the bytes sent, else the file changed meanwhile)."""
+    """Upload the planned files concurrently and hash the skipped ones; path → checksums. The
+    checksums of a sent file come from the read that sent it; a file whose size or modification
+    time changed meanwhile is refused (S3 also refuses a part whose bytes changed between the
+    read that checksummed it and the one that sent it)."""
 
     def checksums(local: LocalFile) -> FileChecksums:
         return file_checksums(local.local, store.parts_for(local.size))
@@ -435,15 +436,14 @@ def _transfer(store: Store, plan: Plan, workers: int, bar: Tracker) -> dict[str,
     def send(local: LocalFile) -> FileChecksums:
         key = f"{plan.name}/{local.path}"
         try:
-            digest = store.put_file(key, local.local, progress=bar.bytes)
+            found = store.put_file(key, local.local, progress=bar.bytes)
         except ObjectExistsError:
-            digest = _racer_wrote(store, plan, local)
+            found = _racer_wrote(store, plan, local, checksums)
         except LakeError:
             _unchanged(local)  # a file changing under a multipart upload fails a part's CRC32
             raise
         try:
-            found = checksums(local)
-            _unchanged(local, same=found.sha256 == digest)
+            _unchanged(local)
         except UsageError:
             store.discard(key)  # so that the same command, once the file is settled, resumes
             raise
@@ -475,26 +475,28 @@ def _run(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _unchanged(local: LocalFile, *, same: bool = True) -> None:
-    """Refuse a file that changed since it was planned (or whose bytes were not ``same`` on two
-    reads): its manifest entry would not be its bytes."""
+def _unchanged(local: LocalFile) -> None:
+    """Refuse a file that changed since it was planned: its manifest entry would not be its
+    bytes."""
     try:
         info = os.stat(local.local)
     except OSError:
         info = None
-    if not same or info is None or (info.st_size, info.st_mtime_ns) != (local.size, local.mtime_ns):
+    if info is None or (info.st_size, info.st_mtime_ns) != (local.size, local.mtime_ns):
         raise UsageError(
             f"{local.local}: changed while being uploaded; nothing was committed: let whatever "
             "writes it finish, then run the upload again"
         )
 
 
-def _racer_wrote(store: Store, plan: Plan, local: LocalFile) -> str:
+def _racer_wrote(
+    store: Store, plan: Plan, local: LocalFile, checksums: Callable[[LocalFile], FileChecksums]
+) -> FileChecksums:
     """Another uploader wrote this object meanwhile: fine if it holds the same bytes."""
     info = store.head(f"{plan.name}/{local.path}")
     if info is None or not store.same_content(info, local.local):
         raise _differs(plan, local.path)
-    return sha256_file(local.local)
+    return checksums(local)
 
 
 def _differs(plan: Plan, path: str) -> ConflictError:

@@ -19,6 +19,7 @@ import pytest
 from assetlake.asset import CLAIM, COMMIT
 from assetlake.catalogue import Catalogue
 from assetlake.catalogue.publish import publish_catalogue
+from assetlake.checksums import file_checksums
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.index import index_lake
 from assetlake.store import RESERVED_PREFIX, normalise_lake_url, open_store, sha256_file
@@ -54,8 +55,11 @@ def test_put_file_streams_and_hashes(lake: str, tmp_path: Path, size: int) -> No
     src = tmp_path / "blob.bin"
     src.write_bytes(bytes(range(256)) * (size // 256) + b"z" * (size % 256))
     seen: list[int] = []
-    digest = store.put_file("x/blob.bin", src, progress=seen.append)
-    assert digest == sha256_file(src) == store.sha256("x/blob.bin")
+    found = store.put_file("x/blob.bin", src, progress=seen.append)
+    # The checksums of the bytes sent, from the read that sent them: those a second read gives.
+    assert found == file_checksums(src, store.parts_for(size))
+    assert found.sha256 == sha256_file(src) == store.sha256("x/blob.bin")
+    assert (found.part_size is not None) == (lake.startswith("s3") and size > 1 << 20)
     assert sum(seen) == size
     info = store.head("x/blob.bin")
     assert info is not None and info.size == size

@@ -13,7 +13,7 @@ import pytest
 from factories import make_derived_asset, make_raw_asset
 
 from assetlake.asset import CLAIM, COMMIT, MANIFEST, Manifest
-from assetlake.checksums import crc32_text
+from assetlake.checksums import FileChecksums, crc32_text
 from assetlake.digest import asset_digest
 from assetlake.errors import (
     AssetExistsError,
@@ -120,7 +120,7 @@ class DropsAfter:
         self.real_put_file = store.put_file
         store.put_file = self.put_file  # type: ignore[method-assign]
 
-    def put_file(self, key: str, path: Path, **kwargs: object) -> str:
+    def put_file(self, key: str, path: Path, **kwargs: object) -> FileChecksums:
         if self.count == 0:
             raise LakeError(f"{key}: connection dropped")
         self.count -= 1

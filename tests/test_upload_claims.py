@@ -27,6 +27,7 @@ from assetlake.asset import (
     ManifestEntry,
     classify,
 )
+from assetlake.checksums import FileChecksums
 from assetlake.errors import ConflictError, UsageError
 from assetlake.store import open_store
 from assetlake.upload import committed, fingerprint, holder_alive, scan_folder, upload_folder
@@ -163,7 +164,7 @@ def test_commit_check_refuses_when_the_claim_was_taken_over(lake: str, tmp_path:
     real_put_file = store.put_file
     other = claim_of(folder, host="rig-7").to_bytes()
 
-    def put_file(key: str, path: Path, **kwargs: object) -> str:
+    def put_file(key: str, path: Path, **kwargs: object) -> FileChecksums:
         """While the data goes up, another upload takes the name over (the lease ran out)."""
         stored = store.get(f"{folder.name}/{CLAIM}") or b""
         store.swap(f"{folder.name}/{CLAIM}", stored, other)

@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import unquote
 
 from assetlake.asset import CLAIM, COMMIT
 from assetlake.errors import LakeError, UsageError
+
+if TYPE_CHECKING:
+    from assetlake.checksums import FileChecksums
 
 #: Top-level prefix owned by assetlake itself; it has no '_', so no asset name can take it.
 RESERVED_PREFIX = "assetlake-catalogue/"
@@ -67,8 +70,12 @@ class Store(ABC):
         """Write bytes create-only; raise ObjectExistsError if the key exists."""
 
     @abstractmethod
-    def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
-        """Stream a local file to ``key`` create-only; return its SHA-256 computed on the way."""
+    def put_file(
+        self, key: str, path: Path, *, progress: ProgressCallback | None = None
+    ) -> FileChecksums:
+        """Stream a local file to ``key`` create-only; return the checksums of the bytes sent,
+        computed in the read that sends them (the manifest records them: a second read could
+        see other bytes)."""
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
 import uuid
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from assetlake.asset import TMP_PREFIX as _TMP
+from assetlake.checksums import Checksummer, FileChecksums
 from assetlake.errors import LakeError, ObjectExistsError
 from assetlake.store import (
     ASSET_MARKERS,
@@ -120,14 +120,16 @@ class LocalStore(Store):
                 raise
             self._publish(tmp, key, overwrite)
 
-    def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
-        digest = hashlib.sha256()
+    def put_file(
+        self, key: str, path: Path, *, progress: ProgressCallback | None = None
+    ) -> FileChecksums:
+        summer = Checksummer(None)
         with self._writing(key):
             tmp = self._tmp(key)
             try:
                 with open(path, "rb") as src, open(tmp, "wb") as dst:
                     while block := src.read(BLOCK):
-                        digest.update(block)
+                        summer.update(block)
                         dst.write(block)
                         if progress:
                             progress(len(block))
@@ -135,7 +137,7 @@ class LocalStore(Store):
                 tmp.unlink(missing_ok=True)
                 raise
             self._publish(tmp, key, overwrite=False)
-        return digest.hexdigest()
+        return summer.result()
 
     @contextlib.contextmanager
     def _writing(self, key: str) -> Iterator[None]:

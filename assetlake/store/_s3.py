@@ -7,7 +7,6 @@ Endpoint, region and credentials come from the standard AWS settings (``AWS_ENDP
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import hashlib
@@ -31,6 +30,7 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 
+from assetlake.checksums import Checksummer, FileChecksums, crc32_text
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.store import (
     ASSET_MARKERS,
@@ -71,8 +71,8 @@ def s3_etag(path: Path, part_size: int) -> str:
 
 
 def crc32(data: Any) -> str:
-    """The CRC32 S3 checks a body against (``x-amz-checksum-crc32``): base64 of 4 bytes."""
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    """The CRC32 S3 checks a body against (``x-amz-checksum-crc32``)."""
+    return crc32_text(zlib.crc32(data))
 
 
 class S3Store(Store):
@@ -204,6 +204,9 @@ class S3Store(Store):
         return meta["ContentLength"], crc if isinstance(crc, str) else None
 
     def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        self._put(key, data, crc32(data), overwrite)
+
+    def _put(self, key: str, data: bytes, crc: str, overwrite: bool) -> None:
         self._check_writable(key, overwrite)
         extra = {} if overwrite else {"IfNoneMatch": "*"}
         with self._errors(key):
@@ -212,26 +215,31 @@ class S3Store(Store):
                 Key=self._key(key),
                 Body=data,
                 ChecksumAlgorithm="CRC32",
-                ChecksumCRC32=crc32(data),
+                ChecksumCRC32=crc,
                 **extra,
             )
 
-    def put_file(self, key: str, path: Path, *, progress: ProgressCallback | None = None) -> str:
+    def put_file(
+        self, key: str, path: Path, *, progress: ProgressCallback | None = None
+    ) -> FileChecksums:
         size = path.stat().st_size
         part_size = part_size_for(size, self.part_size)
         if size <= part_size:
             data = path.read_bytes()
-            self.put(key, data)
+            summer = Checksummer(None)
+            summer.update(data)
+            found = summer.result()
+            self._put(key, data, found.crc32, overwrite=False)
             if progress:
                 progress(len(data))
-            return hashlib.sha256(data).hexdigest()
+            return found
         with self._errors(key):
             upload = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=self._key(key), ChecksumAlgorithm="CRC32"
             )
         upload_id = upload["UploadId"]
         try:
-            parts, sha256 = self._upload_parts(key, path, upload_id, part_size, progress)
+            parts, found = self._upload_parts(key, path, upload_id, part_size, progress)
             with self._errors(key):
                 try:
                     self.client.complete_multipart_upload(
@@ -255,7 +263,7 @@ class S3Store(Store):
                     Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
                 )
             raise
-        return sha256
+        return found
 
     def _upload_parts(
         self,
@@ -264,14 +272,14 @@ class S3Store(Store):
         upload_id: str,
         part_size: int,
         progress: ProgressCallback | None,
-    ) -> tuple[list[dict[str, Any]], str]:
-        """Read the file once, in order, for its SHA-256 and each part's CRC32; send each part as
+    ) -> tuple[list[dict[str, Any]], FileChecksums]:
+        """Read the file once, in order, for its checksums and each part's CRC32; send each part as
         soon as its CRC32 is known, streamed again from its slice of the file (the page cache), so
         no part is held in memory. S3 checks every part against its CRC32, which also catches a
         file that changes under the upload. At most two parts per worker are read ahead of the
         sends, so the second read stays in the cache however large the file."""
         size = path.stat().st_size
-        digest = hashlib.sha256()
+        summer = Checksummer(part_size)
         ahead = threading.BoundedSemaphore(2 * self.max_workers)
         failed = threading.Event()  # stop reading ahead once a part has failed
         buffer = memoryview(bytearray(part_size))
@@ -312,13 +320,12 @@ class S3Store(Store):
                             f"{path}: shrank while being uploaded; let whatever writes it finish, "
                             "then run the upload again"
                         )
-                    digest.update(block)
-                    crc = crc32(block)
+                    crc = summer.add_part(block)
                     ahead.acquire()
                     if failed.is_set():
                         break
                     futures.append(pool.submit(send, number, start, length, crc))
-                return [future.result() for future in futures], digest.hexdigest()
+                return [future.result() for future in futures], summer.result()
             except BaseException:
                 for future in futures:
                     future.cancel()

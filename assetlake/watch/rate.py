@@ -11,8 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from assetlake.store import ProgressCallback, Store
+
+if TYPE_CHECKING:
+    from assetlake.checksums import FileChecksums
 
 
 class RateLimit:
@@ -45,7 +49,9 @@ def metered(store: Store, on_bytes: ProgressCallback) -> Store:
     only writer, and keeps its own progress callback)."""
     send = store.put_file
 
-    def put_file(key: str, path: object, *, progress: ProgressCallback | None = None) -> str:
+    def put_file(
+        key: str, path: object, *, progress: ProgressCallback | None = None
+    ) -> FileChecksums:
         def sent(count: int) -> None:
             on_bytes(count)
             if progress is not None:
