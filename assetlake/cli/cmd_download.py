@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -52,26 +50,18 @@ def command(
       assetlake download ecephys_123456_2024-03-01_14-05-09 ./data --lake s3://my-lab-data
       assetlake download NAME ./data --include '*.json' --include 'ecephys.zarr/*'
     """
-    from assetlake.cli.progress import ProgressBar
+    from assetlake.cli.progress import transfer
     from assetlake.download import download_asset, plan_download
     from assetlake.store import open_store
 
     store = open_store(lake)
     store.check()
     plans = [plan_download(store, name, include, exclude) for name in names]
-    show = sys.stderr.isatty() if progress is None else progress
-    try:
-        with ProgressBar() if show else contextlib.nullcontext() as bar:
-            results = [
-                download_asset(store, plan, dest, workers=workers, progress=bar) for plan in plans
-            ]
-    except (KeyboardInterrupt, click.Abort):
-        click.echo(
-            "assetlake: interrupted; files under their final names are verified, and the same "
-            "command again resumes",
-            err=True,
-        )
-        raise SystemExit(130) from None
+    resumes = "files under their final names are verified, and the same command again resumes"
+    with transfer(progress, resumes) as bar:
+        results = [
+            download_asset(store, plan, dest, workers=workers, progress=bar) for plan in plans
+        ]
     for plan, result in zip(plans, results, strict=True):
         click.echo(
             f"downloaded: {plan.name} -> {result.folder} ({len(result.downloaded)} files, "

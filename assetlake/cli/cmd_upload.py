@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import click
@@ -38,27 +36,20 @@ def command(
       assetlake upload ecephys_123456_2024-03-01_14-05-09 --lake s3://my-lab-data
       assetlake upload SESSION --lake s3://my-lab-data --dry-run
     """
-    from assetlake.cli.progress import ProgressBar
+    from assetlake.cli.progress import transfer
     from assetlake.errors import MetadataError
     from assetlake.store import open_store
     from assetlake.upload import upload_folder
 
     store = open_store(lake)
-    show = sys.stderr.isatty() if progress is None else progress
+    resumes = "the unfinished upload stays invisible, and the same command again resumes it"
     try:
-        with ProgressBar() if show else contextlib.nullcontext() as bar:
+        with transfer(progress, resumes) as bar:
             result = upload_folder(path, store, dry_run=dry_run, progress=bar, workers=workers)
     except MetadataError as error:
         for problem in error.problems:
             click.echo(one_line(problem), err=True)
         raise
-    except (KeyboardInterrupt, click.Abort):
-        click.echo(
-            "assetlake: interrupted; the unfinished upload stays invisible, and the same command "
-            "again resumes it",
-            err=True,
-        )
-        raise SystemExit(130) from None
     if dry_run:
         plan = result.plan
         click.echo(f"dry run: nothing written\nname:   {result.name}\nlake:   {store.url}")

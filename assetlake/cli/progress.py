@@ -3,7 +3,12 @@ it (a tqdm bar of bytes with a file count, imported only when a bar is shown).""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+import click
 
 from assetlake.cli.output import drawing_stream
 
@@ -44,3 +49,17 @@ class ProgressBar:
             )
         self._bar.update(state.bytes_done - self._bar.n)
         self._bar.set_postfix_str(f"{state.files_done}/{state.files_total} files", refresh=False)
+
+
+@contextlib.contextmanager
+def transfer(show: bool | None, interrupted: str) -> Iterator[ProgressBar | None]:
+    """A bar when ``show`` (default: when stderr is a terminal), and Ctrl-C ending the command
+    with exit 130 and one line saying what state it leaves (``interrupted``)."""
+    if show is None:
+        show = sys.stderr.isatty()
+    try:
+        with ProgressBar() if show else contextlib.nullcontext() as bar:
+            yield bar
+    except (KeyboardInterrupt, click.Abort):
+        click.echo(f"assetlake: interrupted; {interrupted}", err=True)
+        raise SystemExit(130) from None
