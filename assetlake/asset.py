@@ -13,7 +13,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -192,8 +192,8 @@ class Claim:
             value = document.get(key)
             return value if isinstance(value, str) else "?"
 
-        started = _moment(document.get("started")) or datetime.fromtimestamp(0, UTC)
-        expires = _moment(document.get("expires")) or started + LEASE
+        started = moment(document.get("started")) or datetime.fromtimestamp(0, UTC)
+        expires = moment(document.get("expires")) or started + LEASE
         pid = document.get("pid")
         return cls(
             text("name"),
@@ -211,14 +211,18 @@ class Claim:
         return f"started {self.started.isoformat()} on host {self.host}, process {self.pid}"
 
 
-def _moment(value: object) -> datetime | None:
+def moment(value: object, *, naive: tzinfo | None = UTC) -> datetime | None:
+    """An ISO 8601 time read from the lake, or None for anything else; a time without an offset
+    is taken in ``naive`` (None: not a time at all)."""
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        found = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if found.tzinfo is not None:
+        return found
+    return found.replace(tzinfo=naive) if naive is not None else None
 
 
 _FORMATS = (

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from assetlake.asset import moment
 from assetlake.errors import ObjectExistsError
 from assetlake.store import JOBS_PREFIX
 
@@ -126,7 +127,8 @@ def state_of(
         state.started = _text(error.get("time")) or state.started
         return state
     lease = documents.get(f"attempt-{last:04d}.lease.json", {})
-    expires = _time(lease.get("expires")) or _time(claim.get("expires"))
+    # A lease time without an offset is no time: whose clock it was is unknown.
+    expires = moment(lease.get("expires"), naive=None) or moment(claim.get("expires"), naive=None)
     state.expires = expires.isoformat() if expires else None
     if expires is None or expires <= now:
         state.status = "expired"
@@ -311,13 +313,3 @@ def _names(value: Any) -> list[str]:
     return (
         [v[:300] for v in value[:10_000] if isinstance(v, str)] if isinstance(value, list) else []
     )
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
