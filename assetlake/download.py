@@ -17,7 +17,7 @@ import hashlib
 import os
 import stat
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,32 +165,8 @@ def _fetch(
         tracker.bytes(entry.size)
         tracker.file()
         return False
-    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
-    digest, count = hashlib.sha256(), 0
-    try:
-        with open(tmp, "xb") as sink, store.open(f"{plan.name}/{entry.path}") as source:
-            while block := source.read(BLOCK):
-                count += len(block)
-                if count > entry.size:
-                    break  # longer than the manifest says: stop reading, refuse below
-                digest.update(block)
-                sink.write(block)
-                tracker.bytes(len(block))
-        if count != entry.size or digest.hexdigest() != entry.sha256:
-            raise IntegrityError(
-                f"object {plan.url}/{entry.path} disagrees with its manifest ("
-                f"{'size' if count != entry.size else 'sha256'}); nothing was written under its "
-                f"name: the lake copy is damaged, run 'assetlake verify {plan.name}'"
-            )
-        os.replace(tmp, target)
-        tracker.file()
-    except FileNotFoundError:
-        raise IntegrityError(
-            f"object {plan.url}/{entry.path} is missing from the lake; the asset is damaged: "
-            f"run 'assetlake verify {plan.name}'"
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    copy_verified(store, plan.name, entry, target, tracker.bytes)
+    tracker.file()
     return True
 
 
@@ -205,6 +181,44 @@ def _verified(target: Path, entry: ManifestEntry) -> bool:
             f"{target}: is in the way (a link or not a regular file); remove it and download again"
         )
     return info.st_size == entry.size and sha256_file(target) == entry.sha256
+
+
+def copy_verified(
+    store: Store,
+    asset: str,
+    entry: ManifestEntry,
+    target: Path,
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
+    """Copy one object of ``asset`` to ``target`` only if its size and SHA-256 are the manifest's:
+    it is written under a temporary name and renamed, so no unverified bytes ever carry the name."""
+    url = f"{store.url}/{asset}/{entry.path}"
+    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    digest, count = hashlib.sha256(), 0
+    try:
+        with open(tmp, "xb") as sink, store.open(f"{asset}/{entry.path}") as source:
+            while block := source.read(BLOCK):
+                count += len(block)
+                if count > entry.size:
+                    break  # longer than the manifest says: stop reading, refuse below
+                digest.update(block)
+                sink.write(block)
+                if on_bytes:
+                    on_bytes(len(block))
+        if count != entry.size or digest.hexdigest() != entry.sha256:
+            raise IntegrityError(
+                f"object {url} disagrees with its manifest ("
+                f"{'size' if count != entry.size else 'sha256'}); nothing was written under its "
+                f"name: the lake copy is damaged, run 'assetlake verify {asset}'"
+            )
+        os.replace(tmp, target)
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"object {url} is missing from the lake; the asset is damaged: "
+            f"run 'assetlake verify {asset}'"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _target(root: Path, path: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from assetlake.cli.options import json_option, lake_option
+from assetlake.cli.output import sources_text
 from assetlake.pipelines.claims import STATUSES
 
 
@@ -33,8 +34,7 @@ def command(lake: str | None, step: str | None, status: str | None, as_json: boo
         click.echo(json.dumps([s.to_dict() for s in states], indent=1))
         return
     for state in states:
-        more = f" (+{len(state.sources) - 1} more)" if len(state.sources) > 1 else ""
-        what = (state.sources[0] if state.sources else "?") + more
+        what = sources_text(state.sources)
         if state.status == "done":
             detail = f"-> {state.output}"
         elif state.status == "error":

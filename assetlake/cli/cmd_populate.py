@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from assetlake.cli.options import lake_option, workers
+from assetlake.cli.output import drawing_stream, one_line, sources_text
 
 if TYPE_CHECKING:
     from assetlake.pipelines.run import Outcome
@@ -114,11 +115,10 @@ def command(
         elif todo.jobs and sys.stderr.isatty():
             from tqdm import tqdm
 
-            bar = tqdm(total=len(todo.jobs), unit="job", file=sys.stderr, leave=False)
+            bar = tqdm(total=len(todo.jobs), unit="job", file=drawing_stream(), leave=False)
 
     def ended(outcome: Outcome) -> None:
-        more = f" (+{len(outcome.sources) - 1} more)" if len(outcome.sources) > 1 else ""
-        what = f"{outcome.sources[0]}{more}"
+        what = sources_text(outcome.sources)
         if outcome.status == "done":
             line = f"done     {what} -> {outcome.output} in {outcome.seconds:.1f} s"
         elif outcome.status == "error":
@@ -126,7 +126,7 @@ def command(
         else:
             line = f"skipped  {what}: {outcome.reason}"
         if bar is not None:
-            bar.write(line)
+            bar.write(one_line(line))  # the bar draws on the raw stream: clean what it writes
             bar.update()
         else:
             click.echo(line)

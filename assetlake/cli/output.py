@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 #: C0 controls except tab and newline, DEL, C1 controls, and the invisible characters that
@@ -39,6 +39,12 @@ def one_line(value: object) -> str:
     """A value for one line of output: :func:`clean`, and its own line breaks and tabs escaped
     too, so a value cannot forge another line of the output."""
     return UNSAFE_IN_LINE.sub(_escape, str(value))
+
+
+def sources_text(names: Sequence[str]) -> str:
+    """A job's first source and how many more, so that a job stays one line."""
+    more = f" (+{len(names) - 1} more)" if len(names) > 1 else ""
+    return (names[0] if names else "?") + more
 
 
 class Sanitised:

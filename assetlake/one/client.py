@@ -25,10 +25,11 @@ from assetlake.catalogue.db import cache_folder
 from assetlake.catalogue.publish import MANIFEST as PUBLISHED
 from assetlake.catalogue.publish import PREFIX
 from assetlake.document import read_document
+from assetlake.download import copy_verified
 from assetlake.errors import CatalogueError, IntegrityError, LakeError
 from assetlake.one.tables import DATASETS, FOLDER, SESSIONS, safe_parts
 from assetlake.problems import Problem
-from assetlake.store import BLOCK, Store, normalise_lake_url, open_store
+from assetlake.store import Store, normalise_lake_url, open_store
 
 #: Written beside the tables: which published catalogue they came from.
 STAMP = ".assetlake-one.json"
@@ -113,7 +114,8 @@ class LakeOne(One):
         asset, _, inner = rel_path.partition("/")
         objects = self._manifest(asset)
         if inner in objects:
-            _download(self._store, asset, objects[inner], target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copy_verified(self._store, asset, objects[inner], target)
             return
         inside = [e for path, e in objects.items() if path.startswith(inner + "/")]
         if not inside:
@@ -124,7 +126,9 @@ class LakeOne(One):
         for entry in inside:
             below = entry.path[len(inner) + 1 :]
             if safe_parts(below):
-                _download(self._store, asset, entry, target.joinpath(*below.split("/")))
+                file = target.joinpath(*below.split("/"))
+                file.parent.mkdir(parents=True, exist_ok=True)
+                copy_verified(self._store, asset, entry, file)
 
     def _manifest(self, asset: str) -> dict[str, ManifestEntry]:
         if asset not in self._manifests:
@@ -208,37 +212,5 @@ def _replace(path: Path, data: bytes) -> None:
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _download(store: Store, asset: str, entry: ManifestEntry, target: Path) -> None:
-    """Copy one object into ``target`` only if its size and SHA-256 are the manifest's."""
-    key = f"{asset}/{entry.path}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".assetlake-tmp-{uuid.uuid4().hex[:8]}-{target.name}")
-    digest, size = hashlib.sha256(), 0
-    try:
-        try:
-            source = store.open(key)
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"{key} is in the manifest but missing from {store.url}; "
-                f"run `assetlake verify {asset} --lake {store.url}`"
-            ) from None
-        with source, open(tmp, "wb") as out:
-            while block := source.read(BLOCK):
-                size += len(block)
-                if size > entry.size:
-                    break  # longer than the manifest says: stop filling the disk, refuse below
-                digest.update(block)
-                out.write(block)
-        if size != entry.size or digest.hexdigest() != entry.sha256:
-            raise IntegrityError(
-                f"{key} in {store.url} does not match its manifest (size {size}, expected "
-                f"{entry.size}; sha256 {digest.hexdigest()[:12]}…, expected {entry.sha256[:12]}…); "
-                f"nothing was cached: run `assetlake verify {asset} --lake {store.url}`"
-            )
-        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
