@@ -116,9 +116,7 @@ def run_demo(lake: str, work: Path, echo: Echo, run: RunCommand) -> DemoRun:
             f"   + {result.name:<45} {what}; {format_size(result.total_bytes)}, {result.objects} objects"
         )
 
-    echo(
-        "\n2. Pipelines populate the lake: each step runs on every source that lacks its output"
-    )
+    echo("\n2. Pipelines populate the lake: each step runs on every source that lacks its output")
     run(["steps"])
     for step, workers in PIPELINE:
         run(["populate", step, "--lake", lake, "--workers", workers])

@@ -78,4 +78,3 @@ def command(
             f"{format_size(result.bytes_downloaded)}; {len(result.skipped)} already there and "
             "verified)"
         )
-
