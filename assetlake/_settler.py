@@ -58,14 +58,15 @@ class Settlers:
             assert child.stdout is not None
             threading.Thread(target=_read_all, args=(child.stdout, results), daemon=True).start()
             self.results.append(results)
-        self.dead: set[int] = set()
+        self.deaf: set[int] = set()  # children that take no more chunks
+        self.dead: set[int] = set()  # children whose answers have ended
 
     def run(self, items: Iterable[Any]) -> Iterator[Any]:
         ahead: deque[tuple[int, list[Any]]] = deque()  # (child, or HERE, and its chunk)
         turn = 0
         try:
             for chunk in chunks(items, CHUNK):
-                alive = [i for i in range(len(self.children)) if i not in self.dead]
+                alive = [i for i in range(len(self.children)) if i not in self.deaf | self.dead]
                 child = alive[turn % len(alive)] if alive else HERE
                 turn += 1
                 ahead.append((child if child == HERE or self._send(child, chunk) else HERE, chunk))
@@ -81,8 +82,8 @@ class Settlers:
         assert stdin is not None
         try:
             _write(stdin, (self.work, chunk))
-        except OSError:  # the child died
-            self.dead.add(child)
+        except OSError:  # the child died; what it answered before is still read, in turn
+            self.deaf.add(child)
             return False
         return True
 
