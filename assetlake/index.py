@@ -10,12 +10,14 @@ stop the crawl or hide another asset: it becomes an ``invalid`` record with its 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from assetlake._settler import chunks
 from assetlake.asset import (
     COMMIT,
     READABLE_FILES,
@@ -25,7 +27,7 @@ from assetlake.asset import (
     sidecars_of,
     summarise_contents,
 )
-from assetlake.catalogue import Catalogue, Record, Status
+from assetlake.catalogue import Catalogue, Prepared, Record, Status, prepare
 from assetlake.digest import is_digest
 from assetlake.document import MAX_BYTES as MAX_METADATA_BYTES
 from assetlake.document import read_document, too_big
@@ -36,6 +38,10 @@ from assetlake.store import Store, open_store
 
 #: Records are written to the catalogue in batches, so memory stays flat however big the lake.
 BATCH = 500
+#: Crawls reading fewer assets build their records in this process (see :func:`processes_for`).
+POOL_MIN = 2_000
+#: The most worker processes (the GETs and the writes stay on this process's one core).
+MAX_PROCESSES = 3
 
 VALID, INVALID, UNVERIFIED = Status.VALID, Status.INVALID, Status.UNVERIFIED
 
@@ -66,20 +72,27 @@ def index_lake(
     full: bool = False,
     workers: int = 32,
     max_bytes: int = MAX_METADATA_BYTES,
+    processes: int | None = None,
 ) -> IndexStats:
-    """Bring ``catalogue`` up to date with the lake; ``full`` re-reads assets already known."""
+    """Bring ``catalogue`` up to date with the lake; ``full`` re-reads assets already known.
+
+    Records are built (documents read, validated) in ``processes`` worker processes, by default
+    :func:`processes_for` the assets to read; 0 builds them here. The results are the same."""
     started = time.perf_counter()
     store = open_store(lake) if isinstance(lake, str) else lake
     store.check()
     catalogue.check_lake(store.url)
-    names = [name for name in store.list_dirs_parallel(workers) if is_asset_name(name)]
+    listed = store.list_dirs_parallel(workers)
     known = catalogue.known_names()
-    gone = sorted(known - set(names))
-    todo = names if full else [name for name in names if name not in known]
-    crawler = _Crawler(store, workers, max_bytes)
+    gone = sorted(known - set(listed))  # every known name is an asset name
+    # Only names to read are parsed: a million of them cost 10 s, an unchanged lake none.
+    todo = [name for name in listed if (full or name not in known) and is_asset_name(name)]
+    if processes is None:
+        processes = processes_for(len(todo))
+    crawler = _Crawler(store, workers, max_bytes, processes)
     written = 0
     with catalogue.writing():  # readers see the whole crawl or none of it
-        for batch in _batches(crawler.records(todo), BATCH):
+        for batch in chunks(crawler.records(todo), BATCH):
             catalogue.upsert(batch)
             written += len(batch)
         if gone:
@@ -98,17 +111,6 @@ def index_lake(
     )
 
 
-def _batches(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    batch: list[Record] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass
 class _Pending:
     """A folder whose consolidated document did not settle it: it needs a listing."""
@@ -120,48 +122,86 @@ class _Pending:
     sidecars: dict[str, Any] = field(default_factory=dict)
 
 
+def _settle(url: str, max_bytes: int, name: str, data: bytes | None) -> Record | _Pending:
+    """The record of a folder from its ``metadata.nd.json`` (``None``: missing), or what is
+    pending: a folder to list. Pure, so worker processes can run it."""
+    if data is None:
+        return _Pending(name, None)
+    document = read_document(COMMIT, data, max_bytes=max_bytes)
+    if isinstance(document, Problem):
+        return _Pending(name, None, [document])
+    if not isinstance(document.get("assetlake"), dict):
+        return _Pending(name, document)
+    summary = document["assetlake"]
+    sidecars = sidecars_of(document)
+    problems = _validate(name, sidecars)
+    return _record(
+        url,
+        name,
+        sidecars,
+        document,
+        status=VALID if not has_errors(problems) else INVALID,
+        problems=problems,
+        size=_int(summary.get("size")),
+        objects=_int(summary.get("objects")),
+        contents=_contents(summary.get("contents")),
+        digest=summary["digest"] if is_digest(summary.get("digest")) else None,
+    )
+
+
+def _settle_all(
+    answers: list[tuple[str, int, str, bytes | None]],
+) -> list[Prepared | _Pending]:
+    """:func:`_settle` of a chunk of ``(lake url, max bytes, name, bytes)`` in a worker process,
+    each record prepared for its rows (which also makes it cheaper to send back)."""
+    settled = (_settle(*answer) for answer in answers)
+    return [prepare(item) if isinstance(item, Record) else item for item in settled]
+
+
+def processes_for(count: int) -> int:
+    """Worker processes to settle ``count`` answers: none for a small crawl (starting one
+    costs about a second) or on one CPU, else one per CPU beyond the one doing the GETs."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 0 if count < POOL_MIN or (cpus or 1) < 2 else min((cpus or 1) - 1, MAX_PROCESSES)
+
+
 class _Crawler:
-    def __init__(self, store: Store, workers: int, max_bytes: int) -> None:
+    def __init__(self, store: Store, workers: int, max_bytes: int, processes: int) -> None:
         self.store = store
         self.workers = workers
         self.max_bytes = max_bytes
+        self.processes = processes
 
-    def records(self, names: list[str]) -> Iterator[Record]:
+    def records(self, names: list[str]) -> Iterator[Record | Prepared]:
         """One GET of ``metadata.nd.json`` per name; the rest are listed afterwards."""
         pending: list[_Pending] = []
         keys = [f"{name}/{COMMIT}" for name in names]
-        for key, data in self.store.get_many(keys, workers=self.workers):
-            name = key.removesuffix(f"/{COMMIT}")
-            if data is None:
-                pending.append(_Pending(name, None))
-                continue
-            document = read_document(COMMIT, data, max_bytes=self.max_bytes)
-            if isinstance(document, Problem):
-                pending.append(_Pending(name, None, [document]))
-            elif isinstance(document.get("assetlake"), dict):
-                yield self._assetlake_record(name, document)
+        answers = (
+            (key.removesuffix(f"/{COMMIT}"), data)
+            for key, data in self.store.get_many(keys, workers=self.workers)
+        )
+        settled = self._in_processes(answers) if self.processes else self._here(answers)
+        for item in settled:
+            if isinstance(item, _Pending):
+                pending.append(item)
             else:
-                pending.append(_Pending(name, document))
+                yield item
         for start in range(0, len(pending), BATCH):
             yield from self._listed_records(pending[start : start + BATCH])
 
-    def _assetlake_record(self, name: str, document: dict[str, Any]) -> Record:
-        summary = document["assetlake"]
-        sidecars = sidecars_of(document)
-        problems = _validate(name, sidecars)
-        contents = summary.get("contents")
-        return _record(
-            self.store,
-            name,
-            sidecars,
-            document,
-            status=VALID if not has_errors(problems) else INVALID,
-            problems=problems,
-            size=_int(summary.get("size")),
-            objects=_int(summary.get("objects")),
-            contents=_contents(contents),
-            digest=summary["digest"] if is_digest(summary.get("digest")) else None,
-        )
+    def _here(self, answers: Iterable[tuple[str, bytes | None]]) -> Iterator[Record | _Pending]:
+        for name, data in answers:
+            yield _settle(self.store.url, self.max_bytes, name, data)
+
+    def _in_processes(
+        self, answers: Iterable[tuple[str, bytes | None]]
+    ) -> Iterator[Prepared | _Pending]:
+        """:func:`_settle` in worker processes while this one keeps the GETs going and writes."""
+        from assetlake._settler import Settlers
+
+        settlers = Settlers(self.processes, _settle_all, _settle_all)
+        url, max_bytes = self.store.url, self.max_bytes
+        return settlers.run((url, max_bytes, name, data) for name, data in answers)
 
     def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
         """List each folder (one request), then GET the sidecars of the foreign ones at once."""
@@ -211,7 +251,7 @@ class _Crawler:
         for filename, sidecar in item.sidecars.items():
             document.setdefault(sidecar_key(filename), sidecar)
         return _record(
-            self.store,
+            self.store.url,
             item.name,
             item.sidecars,
             document,
@@ -255,7 +295,7 @@ def _int(value: Any) -> int:
 
 
 def _record(
-    store: Store,
+    lake_url: str,
     name: str,
     sidecars: dict[str, Any],
     document: dict[str, Any],
@@ -273,7 +313,7 @@ def _record(
     return Record(
         **fields,
         name=name,
-        url=f"{store.url}/{name}",
+        url=f"{lake_url}/{name}",
         size=size,
         objects=objects,
         schema_versions={

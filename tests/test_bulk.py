@@ -180,3 +180,56 @@ def test_a_lake_under_a_prefix_lists_and_reads_only_its_own_objects(s3_lake: str
     heads = dict(lake.head_many(keys))
     assert heads["other/a/obj"] is None
     assert {k: h.size for k, h in heads.items() if h} == {f"{n}/obj": len(n) for n in names}
+
+
+#: Keys S3 sends URL-encoded or XML-escaped, beside plain ones; sizes differ so Size is compared.
+ODD_KEYS = ["a b/x", "caf\u00e9/y", "amp&lt<gt>/z", "plus+sign/w", "q%20/v", "top&file", "zz/deep/er"]
+
+
+def _shown(reply: dict) -> dict:
+    """The fields of a ListObjectsV2 reply that the lean parse gives (ResponseMetadata aside)."""
+    keep = ("Key", "Size", "ETag", "LastModified", "StorageClass")
+    return {
+        "Contents": [{k: item.get(k) for k in keep} for item in reply.get("Contents", [])],
+        "CommonPrefixes": reply.get("CommonPrefixes", []),
+        **{k: reply.get(k) for k in ("IsTruncated", "NextContinuationToken", "KeyCount", "Prefix",
+                                     "Delimiter", "MaxKeys", "StartAfter", "EncodingType")},
+    }  # fmt: skip
+
+
+def test_listing_pages_parse_as_botocore_parses_them(
+    s3_lake: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from assetlake.store import _listing
+
+    store = open_store(s3_lake)
+    for number, key in enumerate(ODD_KEYS):
+        store.put(key, b"x" * number)
+    lean_pages = []
+    parse = _listing.parse_listing
+    monkeypatch.setattr(_listing, "parse_listing", lambda body: lean_pages.append(1) or parse(body))
+    plain = boto3.client("s3", region_name="us-east-1")  # botocore's own parser
+    bucket = s3_lake.removeprefix("s3://")
+    for options in (
+        {},
+        {"Delimiter": "/"},
+        {"Delimiter": "/", "MaxKeys": 2},
+        {"Delimiter": "/", "MaxKeys": 3, "StartAfter": "amp&lt<gt>/"},
+        {"Prefix": "zz/"},
+    ):
+        ours = store.client.list_objects_v2(Bucket=bucket, **options)  # type: ignore[attr-defined]
+        theirs = plain.list_objects_v2(Bucket=bucket, **options)
+        assert _shown(ours) == _shown(theirs), options
+        assert ours["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert len(lean_pages) == 5  # every page went through the lean parse
+    assert [i.key for i in store.list("")] == sorted(ODD_KEYS)
+
+
+def test_a_listing_error_is_still_parsed_by_botocore(s3_lake: str) -> None:
+    from assetlake.errors import LakeError
+
+    store = open_store(s3_lake + "-missing")
+    with pytest.raises(LakeError, match="does not exist"):
+        store.list_dirs_parallel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -465,3 +466,43 @@ def test_uploaded_assets_are_indexed_valid(lake: str, catalogue: Catalogue, tmp_
     assert catalogue.get(derived.name).source == raw.name
     zarr = [c for c in catalogue.get(raw.name).contents if c["path"] == "ecephys.zarr"]
     assert [c["format"] for c in zarr] == ["zarr"] and zarr[0]["objects"] > 1
+
+
+def test_records_built_in_worker_processes_are_the_records_built_here(
+    lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crawl of a large lake builds records in worker processes; same catalogue either way."""
+    import assetlake.index as index_module
+
+    settled_here: list[int] = []
+    real = index_module._settle_all
+
+    @functools.wraps(real)  # the workers find the real one by this name
+    def counted(answers: list[Any]) -> list[Any]:
+        settled_here.append(len(answers))
+        return real(answers)
+
+    monkeypatch.setattr(index_module, "_settle_all", counted)
+    store = open_store(lake)
+    commit(store, RAW, sample_sidecars(RAW))
+    commit(store, DERIVED, sample_sidecars(DERIVED))
+    wrong = "ecephys_7_2024-03-01_14-05-09"
+    sidecars = sample_sidecars(wrong)
+    sidecars["subject.json"]["subject_id"] = "999"
+    commit(store, wrong, sidecars)
+    foreign = "ecephys_8_2024-03-01_14-05-09"
+    put_files(store, foreign, {"data_description.json": json.dumps(sample_sidecars(foreign)[
+        "data_description.json"]).encode()})  # fmt: skip
+    put_files(store, "ecephys_9_2024-03-01_14-05-09", {CLAIM: b"{}", COMMIT: b"[1, 2"})
+    for number in range(10, 80):  # enough for several chunks per worker
+        name = f"ecephys_{number}_2024-03-01_14-05-09"
+        commit(store, name, sample_sidecars(name))
+
+    def crawled(processes: int) -> list[dict[str, Any]]:
+        with Catalogue(tmp_path / f"{processes}.sqlite") as catalogue:
+            stats = index_lake(store, catalogue, processes=processes)
+            assert (stats.total, stats.invalid, stats.unverified) == (75, 2, 1)
+            return [record.to_dict() for record in catalogue.records()]
+
+    assert crawled(2) == crawled(0)
+    assert settled_here == []  # every chunk was settled by a worker, none fell back here

@@ -8,9 +8,11 @@ Only the standard library is imported here, so ``assetlake find`` starts and ans
 from assetlake.catalogue.db import (
     VERSION,
     Catalogue,
+    Prepared,
     cache_folder,
     default_catalogue_path,
     flatten_text,
+    prepare,
     writer_lock,
 )
 from assetlake.catalogue.query import SORT_KEYS, Page, Query, parse_moment
@@ -26,6 +28,7 @@ __all__ = [
     "Lineage",
     "LineageNode",
     "Page",
+    "Prepared",
     "Query",
     "Record",
     "Schema",
@@ -34,5 +37,6 @@ __all__ = [
     "default_catalogue_path",
     "flatten_text",
     "parse_moment",
+    "prepare",
     "writer_lock",
 ]

@@ -22,7 +22,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -136,6 +136,42 @@ def _lock(path: Path) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A record as its catalogue rows hold it, computed without the database (so a crawl's
+    worker processes can do it): the bounded record without its metadata document, which is
+    kept as JSON text, with its free text and its encoded row."""
+
+    record: Record
+    document: str
+    text: str
+    encoded: str
+    acquired_at: str | None
+    second: int | None
+
+
+def prepare(record: Record, schema: Schema = record_schema.SCHEMA) -> Prepared:
+    """Bound ``record`` (:meth:`Schema.bounded`) and encode what its rows hold; a metadata
+    document that cannot be written (nested deeper than JSON encoders go, or with values JSON
+    has no form for) is dropped with a problem, which keeps the record and makes it invalid."""
+    record = schema.bounded(record)
+    try:
+        document = safe_text(_dumps(record.metadata))
+    except (RecursionError, ValueError, TypeError) as error:
+        found = problem("metadata", f"cannot be stored ({type(error).__name__}); dropped", "")
+        record = replace(
+            record, metadata={}, problems=[*record.problems, found], status=Status.INVALID
+        )
+        document = "{}"
+    acquired_at, second, outside = ids.sortable(record.acquired)
+    if outside:
+        found = problem("acquired", outside, record.acquired)
+        record = replace(record, problems=[*record.problems, found], status=Status.INVALID)
+    text = safe_text(flatten_text(record.name, record.metadata))
+    encoded = schema.encode(record)
+    return Prepared(replace(record, metadata={}), document, text, encoded, acquired_at, second)
 
 
 def flatten_text(name: str, metadata: Any) -> str:
@@ -300,9 +336,10 @@ class Catalogue:
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA cache_size = -2000")
 
-    def upsert(self, records: Iterable[Record]) -> int:
+    def upsert(self, records: Iterable[Record | Prepared]) -> int:
         """Insert or replace records; returns how many were written. Every value is bounded first
         (see :meth:`Schema.bounded`); a value out of bounds makes the record invalid, not an error.
+        Records may come already prepared (:func:`prepare`, by a crawl's worker processes).
 
         Loading into an empty catalogue (a first index, a fetch) builds the secondary indexes once
         at the end of the transaction, several times faster than updating them row by row.
@@ -317,9 +354,11 @@ class Catalogue:
                 self._bulk = True
             free: dict[int | None, int] = {}
             genotypes = dict(db.execute("SELECT genotype, id FROM genotypes"))
-            batch: list[Record] = []
+            batch: list[Prepared] = []
             for record in records:
-                batch.append(self.schema.bounded(record))
+                batch.append(
+                    record if isinstance(record, Prepared) else prepare(record, self.schema)
+                )
                 if len(batch) >= _BATCH:
                     written += self._insert(batch, free, genotypes)
                     batch = []
@@ -343,46 +382,23 @@ class Catalogue:
         free[second] = row_id + 1
         return row_id
 
-    @staticmethod
-    def _document(record: Record) -> tuple[Record, str]:
-        """The record and its metadata document as JSON text; a document that cannot be written
-        (nested deeper than JSON encoders go, or with values JSON has no form for) is dropped with
-        a problem, which keeps the record and makes it invalid."""
-        try:
-            return record, safe_text(_dumps(record.metadata))
-        except (RecursionError, ValueError, TypeError) as error:
-            found = problem("metadata", f"cannot be stored ({type(error).__name__}); dropped", "")
-            record = replace(
-                record, metadata={}, problems=[*record.problems, found], status=Status.INVALID
-            )
-            return record, "{}"
-
     def _insert(
-        self, batch: list[Record], free: dict[int | None, int], genotypes: dict[str, int]
+        self, batch: list[Prepared], free: dict[int | None, int], genotypes: dict[str, int]
     ) -> int:
         db = self.db
         columns = self.schema.columns
-        unique = {r.name: r for r in batch}
+        unique = {row.record.name: row for row in batch}
         self._delete(list(unique))
         assets, documents, texts, modalities, sources, new_genotypes = [], [], [], [], [], []
         counts: dict[str, int] = {}
-        for record in unique.values():
-            record, document = self._document(record)
-            acquired_at, second, outside = ids.sortable(record.acquired)
-            if outside:
-                found = problem("acquired", outside, record.acquired)
-                record = replace(record, problems=[*record.problems, found], status=Status.INVALID)
-            row_id = self._next_id(second, free)
+        for row in unique.values():
+            record = row.record
+            row_id = self._next_id(row.second, free)
             assets.append(
-                [
-                    row_id,
-                    *(getattr(record, c) for c in columns),
-                    acquired_at,
-                    self.schema.encode(record),
-                ]
+                [row_id, *(getattr(record, c) for c in columns), row.acquired_at, row.encoded]
             )
-            documents.append((row_id, document))
-            texts.append((row_id, safe_text(flatten_text(record.name, record.metadata))))
+            documents.append((row_id, row.document))
+            texts.append((row_id, row.text))
             modalities.extend((row_id, m) for m in dict.fromkeys(record.modalities))
             sources.extend((row_id, i, s) for i, s in enumerate(dict.fromkeys(record.sources)))
             if record.genotype:

@@ -27,6 +27,8 @@ _FIXABLE = ("extra_forbidden", "timezone_aware")
 _ORGANISATIONS = ("institution", "source", "funder", "species", "manufacturer")
 _PEOPLE = ("investigators", "experimenters")
 _MODALITY_LISTS = ("modalities", "stream_modalities")
+#: The JSON containers (the document reader makes only these types).
+_CONTAINERS = (dict, list)
 
 
 def version_field(version: str) -> Any:
@@ -235,11 +237,14 @@ def _flatten_aind(node: Any) -> Any:
     Builds new containers rather than editing ``node``, so the caller's document stays untouched
     and the fix-up loop may edit the copy (no deepcopy pass needed)."""
     if isinstance(node, list):
-        return [_flatten_aind(item) for item in node]
+        return [_flatten_aind(item) if isinstance(item, _CONTAINERS) else item for item in node]
     if not isinstance(node, dict):
         return node
     flat: dict[str, Any] = {}
     for key, value in node.items():
+        if not isinstance(value, _CONTAINERS):  # most values: nothing to flatten, no call
+            flat[key] = value
+            continue
         if key == "modality" and "modalities" not in node and isinstance(value, list):
             key = "modalities"
         if key in _ORGANISATIONS and isinstance(value, dict):

@@ -14,9 +14,9 @@ provider that asks botocore again before they expire (botocore refreshes expirin
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -25,6 +25,8 @@ from assetlake.store import ObjectInfo
 
 #: Requests in flight: enough to hide 50 ms at 2,000+ requests/s, and what the measurement used.
 INFLIGHT = 256
+#: Answers taken between two releases of the gate (one cross-thread call each).
+CREDIT = 32
 #: How long obstore may reuse credentials before asking botocore again.
 CREDENTIAL_TTL = timedelta(minutes=5)
 
@@ -105,32 +107,60 @@ class Bulk:
     def _many(
         self, call: Callable[[str], Coroutine[Any, Any, T]], keys: Iterable[str]
     ) -> Iterator[tuple[str, T]]:
-        """At most :data:`INFLIGHT` requests outstanding, so memory stays flat however many keys."""
+        """At most :data:`INFLIGHT` requests in flight or answered but not yet taken, so memory
+        stays flat however many keys. Requests start on the loop thread and answers come back
+        through one queue: a key costs this thread no cross-thread call of its own (a future per
+        key cost more CPU than obstore's whole GET), only a release of the gate every
+        :data:`CREDIT` answers."""
+        keys = list(keys)
         loop = _running_loop()
-        pending: dict[Future[T], str] = {}
-        try:
-            for key in keys:
-                if len(pending) >= INFLIGHT:
-                    yield from self._finished(pending)
-                pending[asyncio.run_coroutine_threadsafe(call(key), loop)] = key
-            while pending:
-                yield from self._finished(pending)
-        finally:
-            for future in pending:
-                future.cancel()
+        answers: queue.SimpleQueue[tuple[str, Any, Exception | None]] = queue.SimpleQueue()
+        gate = asyncio.Semaphore(INFLIGHT)  # bound to the loop on first use, there
+        stopped = threading.Event()
 
-    def _finished(self, pending: dict[Future[T], str]) -> Iterator[tuple[str, T]]:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in done:
-            key = pending.pop(future)
+        async def one(key: str) -> None:
             try:
-                yield key, future.result()
-            except Exception as error:  # obstore's errors: one line naming the object
-                raise LakeError(
-                    f"{self.url}/{key}: S3 error ({type(error).__name__}: "
-                    f"{str(error).splitlines()[0] if str(error) else ''}); check AWS_ENDPOINT_URL, "
-                    "the credentials and the network"
-                ) from None
+                answers.put((key, await call(key), None))
+            except Exception as error:
+                answers.put((key, None, error))
+
+        async def feed() -> None:
+            running: set[asyncio.Task[None]] = set()
+            for key in keys:
+                await gate.acquire()
+                if stopped.is_set():
+                    return
+                task = asyncio.ensure_future(one(key))
+                running.add(task)
+                task.add_done_callback(running.discard)
+
+        def release(count: int) -> None:
+            for _ in range(count):
+                gate.release()
+
+        asyncio.run_coroutine_threadsafe(feed(), loop)
+        taken = 0
+        try:
+            for _ in keys:
+                key, answer, error = answers.get()
+                if error is not None:
+                    raise self._error(key, error)
+                taken += 1
+                if taken == CREDIT:
+                    loop.call_soon_threadsafe(release, taken)
+                    taken = 0
+                yield key, answer
+        finally:
+            stopped.set()
+            loop.call_soon_threadsafe(release, INFLIGHT)  # wakes the feeder to see it stop
+
+    def _error(self, key: str, error: Exception) -> LakeError:
+        """obstore's errors, as one line naming the object."""
+        return LakeError(
+            f"{self.url}/{key}: S3 error ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); check AWS_ENDPOINT_URL, "
+            "the credentials and the network"
+        )
 
 
 _loop: asyncio.AbstractEventLoop | None = None

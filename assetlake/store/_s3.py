@@ -42,6 +42,7 @@ from assetlake.store import (
     safe_key,
     safe_prefix,
 )
+from assetlake.store._listing import lean_session
 
 if TYPE_CHECKING:
     from assetlake.store._bulk import Bulk
@@ -101,7 +102,7 @@ class S3Store(Store):
             request_checksum_calculation="when_required",  # we send our own CRC32
             response_checksum_validation="when_required",
         )
-        session = boto3.session.Session()
+        session = boto3.session.Session(botocore_session=lean_session())
         self._session = session
         self.client = session.client(
             "s3", config=config, region_name=session.region_name or "us-east-1"
