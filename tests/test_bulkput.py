@@ -111,7 +111,9 @@ def test_expiring_credentials_are_refreshed_between_puts(endpoint: str, tmp_path
     credentials = RefreshableCredentials.create_from_metadata(refresh(), refresh, "test")
     store = open_store(f"s3://{BUCKET}")
     bulk = BulkPut(store.client, credentials, BUCKET, "", store.url)  # type: ignore[attr-defined]
-    bulk.put("a", b"1", "g9zvtw==")  # CRC32 of b"1"
+    one = tmp_path / "one"
+    one.write_bytes(b"1")
+    bulk.put_file("a", one, 5 << 20, None)
     assert signed_by(endpoint) == ["AKIDSECOND"]  # AKIDFIRST was due for refresh before use
-    bulk.put("b", b"1", "g9zvtw==")
+    bulk.put_file("b", one, 5 << 20, None)
     assert signed_by(endpoint) == ["AKIDSECOND", "AKIDTHIRD"]

@@ -16,23 +16,27 @@ every signature.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
-from assetlake.checksums import Checksummer, FileChecksums
+from assetlake.checksums import FileChecksums, file_checksums
 from assetlake.errors import LakeError, ObjectExistsError
-from assetlake.store import BLOCK
 
 #: Connections awscrt keeps open: enough to hide 50 ms at 3,000+ requests/s.
 CONNECTIONS = 256
-#: What awscrt may buffer for parts in flight (its minimum is 1 GiB for large objects; parts
-#: are buffered only for multipart uploads, at most ``CONNECTIONS`` of them).
-MEMORY_LIMIT = 1 << 30
+#: What awscrt may buffer for bodies in flight (its minimum): it reads each part ahead of sending
+#: it, to put the part's CRC32 in the header.
+MEMORY_LIMIT = 256 << 20
+#: Parts of one multipart upload in flight.
+PARTS = 8
+#: Bytes of single PUTs in flight: 64 KiB chunks are never limited by it, 1 MiB files at 64.
+IN_FLIGHT = 64 << 20
 
 
 def botocore_provider(credentials: Any) -> Any:
@@ -78,63 +82,72 @@ class BulkPut:
             max_active_connections_override=CONNECTIONS,
             memory_limit=MEMORY_LIMIT,
         )
-
-    def put(self, key: str, data: bytes, crc: str) -> None:
-        """One create-only PUT of ``data`` (whose CRC32 is ``crc``); ObjectExistsError on 412."""
-        headers = [
-            ("Content-Length", str(len(data))),
-            ("x-amz-sdk-checksum-algorithm", "CRC32"),  # as boto3 sends it (moto needs it)
-            ("x-amz-checksum-crc32", crc),
-        ]
-        self._send(key, headers, body=io.BytesIO(data)).result()
+        self._flight = threading.Condition()
+        self._bytes = 0
 
     def put_file(
         self, key: str, path: Path, part_size: int, progress: Callable[[int], None] | None
     ) -> FileChecksums:
-        """A create-only multipart upload of ``path`` in ``part_size`` parts, each with its CRC32;
-        the file's checksums are computed while awscrt sends it and checked against the
-        composite S3 stored (a file that changed meanwhile is refused)."""
+        """A create-only upload of ``path``: one PUT up to ``part_size`` bytes, else a multipart
+        upload in ``part_size`` parts, each with its CRC32. For one PUT the CRC32 of the read
+        that checksummed the file goes in the header, so S3 refuses other bytes; a multipart
+        upload is checksummed while awscrt sends it, and the caller compares the composite S3
+        stored. ObjectExistsError when the key exists."""
         from awscrt import s3
 
+        size = path.stat().st_size
+        if size <= part_size:
+            with self._budget(size):
+                found = file_checksums(path, None)
+                headers = [
+                    ("Content-Length", str(size)),
+                    ("x-amz-sdk-checksum-algorithm", "CRC32"),  # as boto3 sends it (moto needs it)
+                    ("x-amz-checksum-crc32", found.crc32),
+                ]
+                self._send(key, headers, path, part_size, None, progress).result()
+            return found
         config = s3.S3ChecksumConfig(
             algorithm=s3.S3ChecksumAlgorithm.CRC32, location=s3.S3ChecksumLocation.HEADER
         )
         sent = self._send(
-            key,
-            [("Content-Length", str(path.stat().st_size))],
-            filepath=path,
-            checksum=config,
-            part_size=part_size,
-            progress=progress,
+            key, [("Content-Length", str(size))], path, part_size, config, progress, PARTS
         )
-        summer = Checksummer(part_size)
         try:
-            with open(path, "rb") as stream:
-                while block := stream.read(BLOCK):
-                    summer.update(block)
+            return file_checksums(path, part_size)
         finally:
             sent.result()  # never leave a request behind, whatever the read did
-        return summer.result()
+
+    @contextlib.contextmanager
+    def _budget(self, size: int) -> Iterator[None]:
+        """Hold ``size`` bytes of :data:`IN_FLIGHT` while a single PUT runs (awscrt buffers
+        each body), so memory stays flat however many files are sent at once."""
+        size = min(size, IN_FLIGHT)
+        with self._flight:
+            self._flight.wait_for(lambda: self._bytes + size <= IN_FLIGHT)
+            self._bytes += size
+        try:
+            yield
+        finally:
+            with self._flight:
+                self._bytes -= size
+                self._flight.notify_all()
 
     def _send(
         self,
         key: str,
         headers: list[tuple[str, str]],
-        *,
-        body: io.BytesIO | None = None,
-        filepath: Path | None = None,
-        checksum: Any = None,
-        part_size: int | None = None,
-        progress: Callable[[int], None] | None = None,
+        path: Path,
+        part_size: int,
+        checksum: Any,
+        progress: Callable[[int], None] | None,
+        connections: int | None = None,
     ) -> Future[None]:
         from awscrt import http, s3
 
-        full = self.prefix + key
         request = http.HttpRequest(
             "PUT",
-            self.path + quote(full, safe="/~"),
+            self.path + quote(self.prefix + key, safe="/~"),
             http.HttpHeaders([("Host", self.host), ("If-None-Match", "*"), *headers]),
-            body,
         )
         done: Future[None] = Future()
 
@@ -147,10 +160,11 @@ class BulkPut:
         self.client.make_request(
             type=s3.S3RequestType.PUT_OBJECT,
             request=request,
-            send_filepath=str(filepath) if filepath else None,
+            send_filepath=str(path),
             checksum_config=checksum,
             part_size=part_size,
             multipart_upload_threshold=part_size,
+            max_active_connections_override=connections,
             on_done=on_done,
             on_progress=(lambda progress_bytes, **_: progress(progress_bytes)) if progress else None,
         )
