@@ -117,3 +117,31 @@ def test_expiring_credentials_are_refreshed_between_puts(endpoint: str, tmp_path
     assert signed_by(endpoint) == ["AKIDSECOND"]  # AKIDFIRST was due for refresh before use
     bulk.put_file("b", one, 5 << 20, None)
     assert signed_by(endpoint) == ["AKIDSECOND", "AKIDTHIRD"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint_url", "bucket", "host", "path"),
+    [
+        (
+            "https://s3.us-west-2.amazonaws.com",
+            "lab-data",
+            "lab-data.s3.us-west-2.amazonaws.com",
+            "/",
+        ),
+        (
+            "https://s3.us-west-2.amazonaws.com",
+            "lab.data",
+            "s3.us-west-2.amazonaws.com",
+            "/lab.data/",
+        ),
+        ("http://127.0.0.1:9000", "lab-data", "127.0.0.1:9000", "/lab-data/"),
+        ("https://minio.lab.org/s3/", "lab-data", "minio.lab.org", "/s3/lab-data/"),
+    ],
+)
+def test_buckets_are_addressed_as_boto3_does(
+    endpoint_url: str, bucket: str, host: str, path: str
+) -> None:
+    """Virtual-hosted on AWS, path-style for dotted names and for any other endpoint."""
+    client = boto3.client("s3", endpoint_url=endpoint_url, region_name="us-west-2")
+    bulk = BulkPut(client, client._request_signer._credentials, bucket, "", f"s3://{bucket}")
+    assert (bulk.host, bulk.path) == (host, path)
