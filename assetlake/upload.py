@@ -64,7 +64,7 @@ from assetlake.errors import (
 from assetlake.naming import AssetName
 from assetlake.problems import Severity
 from assetlake.progress import Progress, ProgressReport, Tracker
-from assetlake.store import UPLOAD_WORKERS, Store, open_store
+from assetlake.store import Store, open_store
 
 #: S3's limit on a key's length, checked before anything is written.
 MAX_KEY_BYTES = 1024
@@ -138,7 +138,7 @@ def upload_folder(
     *,
     dry_run: bool = False,
     progress: ProgressReport | None = None,
-    workers: int = UPLOAD_WORKERS,
+    workers: int = 16,
 ) -> UploadResult:
     """Validate the asset folder, then commit it to the lake (or, with ``dry_run``, only plan it).
 

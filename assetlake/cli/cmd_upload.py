@@ -10,7 +10,6 @@ import click
 
 from assetlake.cli.options import lake_option, workers
 from assetlake.cli.output import one_line
-from assetlake.store import UPLOAD_WORKERS
 from assetlake.units import format_size
 
 
@@ -23,7 +22,7 @@ from assetlake.units import format_size
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
 )
-@workers(UPLOAD_WORKERS, "Files sent at once (each file's parts are sent in parallel too).")
+@workers()
 def command(
     path: Path, lake: str | None, dry_run: bool, progress: bool | None, workers: int
 ) -> None:

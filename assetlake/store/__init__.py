@@ -31,9 +31,6 @@ JOBS_PREFIX = "assetlake-jobs/"
 RESERVED_PREFIXES = (RESERVED_PREFIX, JOBS_PREFIX)
 #: Read size for streaming hashes and copies.
 BLOCK = 8 << 20
-#: Files an upload sends at once by default: 128 requests in flight hide 50 ms at 2,500 files/s
-#: (the bulk PUT path costs about 0.25 ms of CPU each, and bounds the bytes in flight itself).
-UPLOAD_WORKERS = 128
 
 ProgressCallback = Callable[[int], None]
 #: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
