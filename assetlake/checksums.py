@@ -33,6 +33,12 @@ def crc32_text(value: int) -> str:
     return base64.b64encode(value.to_bytes(4, "big")).decode()
 
 
+def same_composite(stored: str | None, composite: str) -> bool:
+    """Whether the CRC32 S3 stored for a multipart object is ``composite``: with its
+    ``-<parts>`` suffix, as S3 answers, or without, as some S3 servers (moto) do."""
+    return stored in (composite, composite.rpartition("-")[0])
+
+
 class Checksummer:
     """The checksums of bytes fed in order, so the read that sends a file also checksums it."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assetlake.asset import COMMIT, MANIFEST, Layout, Manifest, ManifestEntry, classify
+from assetlake.checksums import same_composite
 from assetlake.digest import asset_digest
 from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
@@ -229,11 +230,9 @@ def _compare_stored(
 
 def _same_crc32(crc: str, entry: ManifestEntry) -> bool:
     """Whether a stored CRC32 is the one recorded: the whole object's, or the composite of its
-    parts (with its ``-<parts>`` suffix, as S3 answers, or without, as some S3 servers do)."""
+    parts."""
     composite = entry.crc32_composite
-    return crc == entry.crc32 or (
-        composite is not None and crc in (composite, composite.rpartition("-")[0])
-    )
+    return crc == entry.crc32 or (composite is not None and same_composite(crc, composite))
 
 
 def _parts(crc: str | None) -> int:

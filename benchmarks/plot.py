@@ -32,7 +32,7 @@ def plot(png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    fig, axes = plt.subplots(2, 3, figsize=(19, 9))
     fig.suptitle("assetlake against its baselines (2-core machine, moto S3 on loopback)", size=13)
 
     ax = axes[0][0]
@@ -104,6 +104,17 @@ def plot(png: Path) -> None:
     ax.set_ylabel("compression ratio")
     ax.set_title("Codecs on Neuropixels-like int16 traces (1 s chunks)")
 
+    transfer = load("transfer")["rows"]
+    for ax, shape in zip((axes[0][2], axes[1][2]), ("zarr_10000x64KiB", "zarr_2000x1MiB"), strict=True):
+        for who, colour in (("assetlake", OURS), ("s5cmd", BASE), ("boto3_upload_file", OTHER)):
+            mine = sorted((r["latency_ms"], r["files_per_s"]) for r in transfer
+                          if (r["shape"], r["contender"]) == (shape, who) and "operation" not in r)  # fmt: skip
+            ax.plot([x for x, _ in mine], [y for _, y in mine], "o-", color=colour, label=who)
+        ax.set_xlabel("latency per request (ms)")
+        ax.set_ylabel("files/s")
+        ax.set_title(f"Upload {shape}, writable latency endpoint")
+        ax.legend(fontsize=8)
+
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
@@ -140,6 +151,7 @@ def table() -> str:
             f"| `assetlake find` end to end, {size['assets']:,} assets | "
             f"{size['cli']['median_s']} s | | | <= 0.2 s |"
         )
+    rows.extend(transfer_rows(load("transfer")))
     rows.extend(populate_rows(load("populate")))
     rows.extend(watch_rows(load("watch")))
     codecs = load("compression")
@@ -152,6 +164,33 @@ def table() -> str:
         f"{chosen[f'ratio_vs_{baseline}']}x smaller | by measurement |"
     )
     return "\n".join(rows)
+
+
+def transfer_rows(data: dict[str, Any]) -> list[str]:
+    """The transfer benchmark at 30 ms a request: each upload shape against s5cmd, then the
+    reads of the Zarr asset (a ``--quick`` run says so in its rows)."""
+    quick = " (quick run)" if data["quick"] else ""
+    rows, at30 = [], [r for r in data["rows"] if r["latency_ms"] == 30]
+    for shape, target in (("zarr_10000x64KiB", ">= 1.0x"), ("zarr_2000x1MiB", ">= 1.0x"),
+                          ("file_1GiB", ">= 0.9x")):  # fmt: skip
+        unit, label = ("mb_per_s", "MB/s") if shape.startswith("file") else ("files_per_s", "files/s")
+        got = {r["contender"]: r for r in at30 if r["shape"] == shape and "operation" not in r}
+        ours, s5cmd = got["assetlake"], got["s5cmd"]
+        rows.append(
+            f"| upload {shape} at 30 ms{quick} | {ours[unit]} {label}, "
+            f"{ours['peak_rss_mb']:.0f} MB peak | s5cmd {s5cmd[unit]} {label}; boto3 "
+            f"{got['boto3_upload_file'][unit]} | {data['ratios_to_s5cmd'][f'{shape}@30ms']}x | "
+            f"{target} s5cmd, <= 200 MB |"
+        )
+    for r in at30:
+        if "operation" in r:
+            target = ">= 3,000/s, 0 data bytes" if r["operation"] == "verify_fast" else ">= 2,000/s"
+            rows.append(
+                f"| {r['operation']} {r['shape']} at 30 ms{quick} | {r['objects_per_s']} objects/s, "
+                f"{r['data_bytes_read']:,} data bytes read, {r['peak_rss_mb']:.0f} MB peak | | | "
+                f"{target} |"
+            )
+    return rows
 
 
 def populate_rows(data: dict[str, Any]) -> list[str]:

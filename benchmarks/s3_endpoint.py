@@ -194,6 +194,8 @@ class Endpoint:
         self.writable = writable
         self.requests = 0
         self.access_keys: set[str] = set()
+        #: Body bytes served by GET, per key (benchmarks count the data bytes a verify read).
+        self.served: dict[str, int] = {}
 
     def get(self, key: str) -> Obj | None:
         return self.memory.get(key) or (self.lake.get(key) if self.lake else None)
@@ -217,6 +219,8 @@ class Endpoint:
             self.access_keys.add(signed.group(1))
         if request.path == "/_endpoint/access-keys":  # which credentials signed (tests)
             return web.json_response(sorted(self.access_keys))
+        if request.path == "/_endpoint/served":  # body bytes served per key (benchmarks)
+            return web.json_response(self.served)
         body = await request.read() if request.can_read_body else b""
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -292,6 +296,7 @@ class Endpoint:
         if head:
             headers["Content-Length"] = str(len(data))
             return web.Response(status=status, headers=headers)
+        self.served[key] = self.served.get(key, 0) + len(data)
         return web.Response(status=status, body=data, headers=headers)
 
     def put(self, request, key: str, body: bytes):  # type: ignore[no-untyped-def]

@@ -67,7 +67,7 @@ def _assetlake(folder: Path, prefix: str, files: list[Path]):
     from assetlake.store import open_store
     from assetlake.upload import upload_folder
 
-    store = open_store(f"s3://{BUCKET}", max_workers=WORKERS)  # as boto3's max_concurrency
+    store = open_store(f"s3://{BUCKET}")
     return lambda: upload_folder(folder, store, workers=WORKERS)
 
 

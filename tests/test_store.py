@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import hashlib
 import json
 import os
 import re
@@ -142,18 +143,28 @@ def test_s3_checks_every_object_and_part_against_our_crc32(s3_lake: str, tmp_pat
 
 
 def test_a_file_that_shrinks_while_uploading_is_refused_and_leaves_nothing(
-    s3_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_lake: str, tmp_path: Path
 ) -> None:
+    """The writer cuts the file short once the first part is sent: whichever read sees the cut
+    (awscrt's of a later part, or the one that checksums the file), the upload is refused and
+    leaves no object and no unfinished upload; if neither did, what was returned is what S3
+    stored."""
     store = open_store(s3_lake, part_size=5 << 20)
     src = tmp_path / "shrinking.bin"
-    src.write_bytes(b"x" * (11 << 20))
-    real = os.preadv
-    # The first part reads in full; by the second the writer has cut the file short.
-    monkeypatch.setattr(os, "preadv", lambda fd, bufs, at: real(fd, bufs, at) if at == 0 else 17)
-    with pytest.raises(UsageError, match="shrank while being uploaded"):
-        store.put_file("x/shrinking.bin", src)
-    monkeypatch.undo()
-    assert store.head("x/shrinking.bin") is None
+    src.write_bytes(b"x" * (31 << 20))
+
+    def cut(sent: int) -> None:
+        with open(src, "r+b") as stream:
+            stream.truncate(17)
+
+    try:
+        found = store.put_file("x/shrinking.bin", src, progress=cut)
+    except UsageError as error:
+        assert "shrank while being uploaded" in str(error)
+        assert store.head("x/shrinking.bin") is None
+    else:
+        stored = store.get("x/shrinking.bin")
+        assert stored is not None and hashlib.sha256(stored).hexdigest() == found.sha256
     client = store.client  # type: ignore[attr-defined]
     assert "Uploads" not in client.list_multipart_uploads(Bucket=store.bucket)  # aborted
 

@@ -1,8 +1,10 @@
-"""A lake in an S3 bucket, through boto3 (requests) and s3fs (zarr/pynwb reading in place).
+"""A lake in an S3 bucket, through boto3 (requests), the bulk paths (many GETs through obstore,
+data PUTs through awscrt: ``_bulk.py``, ``_bulkput.py``) and s3fs (zarr/pynwb reading in place).
 
 Endpoint, region and credentials come from the standard AWS settings (``AWS_ENDPOINT_URL[_S3]``,
 ``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``...). botocore's "standard" retry mode retries throttling,
-5xx and dropped connections with exponential backoff, so no retry loop is written here.
+5xx and dropped connections with exponential backoff (awscrt's standard retries do the same for
+the bulk PUTs), so no retry loop is written here.
 """
 
 from __future__ import annotations
@@ -10,14 +12,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import io
 import math
-import os
 import re
-import threading
 import zlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -30,7 +28,7 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 
-from assetlake.checksums import Checksummer, FileChecksums, crc32_text
+from assetlake.checksums import FileChecksums, crc32_text, same_composite
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.store import (
     ASSET_MARKERS,
@@ -46,6 +44,7 @@ from assetlake.store._listing import lean_session
 
 if TYPE_CHECKING:
     from assetlake.store._bulk import Bulk
+    from assetlake.store._bulkput import BulkPut
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
@@ -77,12 +76,12 @@ def crc32(data: Any) -> str:
 
 
 class S3Store(Store):
-    """``s3://bucket[/prefix]``; files over ``part_size`` go up as multipart uploads of
-    ``max_workers`` concurrent parts, each streamed from the file, so memory does not grow with
-    file size. Every object and part carries a CRC32 of the bytes read, which S3 checks on
-    receipt; over HTTPS that checksum also spares botocore its SHA-256 of each signed body."""
+    """``s3://bucket[/prefix]``; data files go through the bulk PUT path (awscrt), files over
+    ``part_size`` as multipart uploads. Every object and part carries a CRC32 of its bytes,
+    which S3 checks on receipt; over HTTPS that checksum also spares botocore its SHA-256 of
+    each signed body."""
 
-    def __init__(self, url: str, *, max_workers: int = 10, part_size: int = 8 * MiB) -> None:
+    def __init__(self, url: str, *, part_size: int = 8 * MiB) -> None:
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
             raise LakeError(f"lake {url!r}: no bucket name; use s3://bucket[/prefix]")
@@ -95,14 +94,18 @@ class S3Store(Store):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = normalise_lake_url(url)
         self.part_size = part_size
-        self.max_workers = max_workers
         config = Config(
             retries={"mode": "standard", "max_attempts": 8},
-            max_pool_connections=max(64, max_workers * 2),
+            max_pool_connections=64,
             request_checksum_calculation="when_required",  # we send our own CRC32
             response_checksum_validation="when_required",
         )
         session = boto3.session.Session(botocore_session=lean_session())
+        # Timestamps stay text: nothing here reads them, and parsing one per listed object
+        # (dateutil) costs more CPU than the rest of a 10,000-object listing.
+        session._session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=str
+        )
         self._session = session
         self.client = session.client(
             "s3", config=config, region_name=session.region_name or "us-east-1"
@@ -223,114 +226,35 @@ class S3Store(Store):
     def put_file(
         self, key: str, path: Path, *, progress: ProgressCallback | None = None
     ) -> FileChecksums:
+        """Through the bulk PUT path (awscrt): a single PUT of the bytes checksummed here, or a
+        multipart upload whose composite CRC32, as S3 stored it, must equal the one computed
+        from the file (else the file changed while it was sent, and the object is removed)."""
+        self._check_writable(key, overwrite=False)
         size = path.stat().st_size
         part_size = part_size_for(size, self.part_size)
-        if size <= part_size:
-            data = path.read_bytes()
-            summer = Checksummer(None)
-            summer.update(data)
-            found = summer.result()
-            self._put(key, data, found.crc32, overwrite=False)
-            if progress:
-                progress(len(data))
-            return found
-        with self._errors(key):
-            upload = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self._key(key), ChecksumAlgorithm="CRC32"
-            )
-        upload_id = upload["UploadId"]
         try:
-            parts, found = self._upload_parts(key, path, upload_id, part_size, progress)
-            with self._errors(key):
-                try:
-                    self.client.complete_multipart_upload(
-                        Bucket=self.bucket,
-                        Key=self._key(key),
-                        UploadId=upload_id,
-                        MultipartUpload={"Parts": parts},
-                        IfNoneMatch="*",
-                    )
-                except ClientError as error:
-                    # A retry after a lost answer finds its upload completed: the caller
-                    # compares the stored object with the file, as after any 412.
-                    code = error.response.get("Error", {}).get("Code")
-                    if code != "NoSuchUpload" or self.head(key) is None:
-                        raise
-                    raise ObjectExistsError(f"object {self.url}/{key} already exists") from None
-        except BaseException:
-            # Aborting frees the unfinished parts; it never touches a committed object.
-            with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
-                )
+            found = self._bulk_put.put_file(safe_key(key), path, part_size, progress)
+        except LakeError:
+            _same_size(path, size)  # a read came up short: say so, not the S3 error
             raise
+        if found.crc32_composite is not None:
+            stored = self.stored_checksum(key) or (0, None)
+            if not same_composite(stored[1], found.crc32_composite):
+                self.discard(key)  # sent other bytes than were checksummed: nothing is left
+                _same_size(path, size)
+                raise UsageError(
+                    f"{path}: changed while being uploaded; let whatever writes it finish, "
+                    "then run the upload again"
+                )
         return found
 
-    def _upload_parts(
-        self,
-        key: str,
-        path: Path,
-        upload_id: str,
-        part_size: int,
-        progress: ProgressCallback | None,
-    ) -> tuple[list[dict[str, Any]], FileChecksums]:
-        """Read the file once, in order, for its checksums and each part's CRC32; send each part as
-        soon as its CRC32 is known, streamed again from its slice of the file (the page cache), so
-        no part is held in memory. S3 checks every part against its CRC32, which also catches a
-        file that changes under the upload. At most two parts per worker are read ahead of the
-        sends, so the second read stays in the cache however large the file."""
-        size = path.stat().st_size
-        summer = Checksummer(part_size)
-        ahead = threading.BoundedSemaphore(2 * self.max_workers)
-        failed = threading.Event()  # stop reading ahead once a part has failed
-        buffer = memoryview(bytearray(part_size))
-        # Leaving the pool waits for parts in flight, before the file they read is closed.
-        with (
-            open(path, "rb", buffering=0) as stream,
-            ThreadPoolExecutor(self.max_workers, thread_name_prefix="assetlake-part") as pool,
-        ):
+    @functools.cached_property
+    def _bulk_put(self) -> BulkPut:
+        from assetlake.store._bulkput import BulkPut
 
-            def send(number: int, start: int, length: int, crc: str) -> dict[str, Any]:
-                try:
-                    with self._errors(key):
-                        reply = self.client.upload_part(
-                            Bucket=self.bucket,
-                            Key=self._key(key),
-                            UploadId=upload_id,
-                            PartNumber=number,
-                            Body=_FileSlice(stream.fileno(), start, length),
-                            ChecksumAlgorithm="CRC32",
-                            ChecksumCRC32=crc,
-                        )
-                except BaseException:
-                    failed.set()
-                    raise
-                finally:
-                    ahead.release()
-                if progress:
-                    progress(length)
-                return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumCRC32": crc}
-
-            futures = []
-            try:
-                for number, start in enumerate(range(0, size, part_size), 1):
-                    length = min(part_size, size - start)
-                    block = buffer[:length]
-                    if os.preadv(stream.fileno(), [block], start) != length:
-                        raise UsageError(
-                            f"{path}: shrank while being uploaded; let whatever writes it finish, "
-                            "then run the upload again"
-                        )
-                    crc = summer.add_part(block)
-                    ahead.acquire()
-                    if failed.is_set():
-                        break
-                    futures.append(pool.submit(send, number, start, length, crc))
-                return [future.result() for future in futures], summer.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        with self._errors():
+            credentials = self._session.get_credentials()
+        return BulkPut(self.client, credentials, self.bucket, self.prefix, self.url)
 
     @functools.cached_property
     def _bulk(self) -> Bulk:
@@ -469,36 +393,10 @@ class S3Store(Store):
         return f"s3://{self.bucket}/{self.prefix}{safe_prefix(key)}".rstrip("/")
 
 
-class _FileSlice(io.RawIOBase):
-    """Bytes ``[start, start + length)`` of an open file, read on demand with ``pread`` so that
-    parts of one file can be sent by several threads at once; seekable, for botocore's retries."""
-
-    def __init__(self, fd: int, start: int, length: int) -> None:
-        super().__init__()
-        self.fd, self.start, self.length, self.position = fd, start, length, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        self.position = max(0, base + offset)
-        return self.position
-
-    def read(self, size: int = -1) -> bytes:
-        """One ``pread`` per call: http.client and botocore read bodies through here."""
-        count = self.length - self.position if size < 0 else min(size, self.length - self.position)
-        if count <= 0:
-            return b""
-        data = os.pread(self.fd, count, self.start + self.position)
-        self.position += len(data)
-        return data
-
-    def __len__(self) -> int:
-        return self.length
+def _same_size(path: Path, size: int) -> None:
+    """Refuse a file whose size is no longer ``size``."""
+    if path.stat().st_size != size:
+        raise UsageError(
+            f"{path}: {'shrank' if path.stat().st_size < size else 'grew'} while being "
+            "uploaded; let whatever writes it finish, then run the upload again"
+        )

@@ -1,0 +1,207 @@
+"""Data PUTs at little CPU each: awscrt's S3 client (C, its HTTP stack and retries off the GIL).
+
+Measured on 2 cores against ``benchmarks/s3_endpoint.py --writable`` (3,000 PUTs of 64 KiB,
+128-256 in flight, 0 and 30 ms a request): botocore costs 1.7-2.0 ms of CPU per PUT under the
+GIL; awscrt 0.23-0.27 ms. ``benchmarks/transfer.py`` compares whole uploads with s5cmd. obstore is as cheap but cannot send a CRC32 (its S3
+checksum is SHA-256 only), and S3 keeps the CRC32 an object was sent with for ``verify --fast``.
+
+The protocol is boto3's: every PUT is create-only (``If-None-Match: *``, also on the
+CompleteMultipartUpload of a multipart upload) and carries ``x-amz-checksum-crc32``. A single
+PUT sends the bytes it checksummed; a multipart upload declares CRC32, awscrt sends each part
+with its CRC32, and the composite S3 stores afterwards is compared with the one computed here,
+so the manifest records the bytes sent. Endpoint, region and credentials stay the user's AWS
+configuration: resolved by botocore (which refreshes expiring credentials) and handed over on
+every signature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
+
+from assetlake.checksums import FileChecksums, file_checksums
+from assetlake.errors import LakeError, ObjectExistsError
+
+#: Connections awscrt keeps open: enough to hide 50 ms at 3,000+ requests/s.
+CONNECTIONS = 256
+#: What awscrt may buffer for bodies in flight (its minimum): it reads each part ahead of sending
+#: it, to put the part's CRC32 in the header.
+MEMORY_LIMIT = 256 << 20
+#: Parts of one multipart upload in flight.
+PARTS = 8
+#: Bytes of single PUTs in flight: 64 KiB chunks are never limited by it, 1 MiB files at 64.
+IN_FLIGHT = 64 << 20
+
+
+def botocore_provider(credentials: Any) -> Any:
+    """An awscrt credentials provider asking botocore on every signature: botocore returns its
+    cached credentials, refreshing them itself before they expire."""
+    from awscrt.auth import AwsCredentials, AwsCredentialsProvider
+
+    def current() -> AwsCredentials:
+        frozen = credentials.get_frozen_credentials()
+        return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    return AwsCredentialsProvider.new_delegate(current)
+
+
+class BulkPut:
+    """Create-only PUTs of one bucket's keys (relative to ``prefix``), each with its CRC32."""
+
+    def __init__(self, client: Any, credentials: Any, bucket: str, prefix: str, url: str) -> None:
+        from awscrt import io as crt_io
+        from awscrt import s3
+
+        if credentials is None:
+            raise LakeError(
+                f"lake {url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY"
+            )
+        endpoint = urlsplit(client.meta.endpoint_url)
+        region = client.meta.region_name or "us-east-1"
+        self.url = url
+        self.prefix = prefix
+        # As boto3 addresses buckets: virtual-hosted on AWS (unless the name has dots, which its
+        # certificate cannot cover), path-style on any other endpoint.
+        base = endpoint.path.rstrip("/")
+        if endpoint.netloc.endswith(".amazonaws.com") and "." not in bucket:
+            self.host, self.path = f"{bucket}.{endpoint.netloc}", f"{base}/"
+        else:
+            self.host, self.path = endpoint.netloc, f"{base}/{quote(bucket, safe='')}/"
+        tls = s3.S3RequestTlsMode.DISABLED if endpoint.scheme == "http" else None
+        self.client = s3.S3Client(
+            bootstrap=crt_io.ClientBootstrap.get_or_create_static_default(),
+            region=region,
+            tls_mode=tls,
+            signing_config=s3.create_default_s3_signing_config(
+                region=region, credential_provider=botocore_provider(credentials)
+            ),
+            throughput_target_gbps=100.0,
+            max_active_connections_override=CONNECTIONS,
+            memory_limit=MEMORY_LIMIT,
+        )
+        self._flight = threading.Condition()
+        self._bytes = 0
+
+    def put_file(
+        self, key: str, path: Path, part_size: int, progress: Callable[[int], None] | None
+    ) -> FileChecksums:
+        """A create-only upload of ``path``: one PUT up to ``part_size`` bytes, else a multipart
+        upload in ``part_size`` parts, each with its CRC32. For one PUT the CRC32 of the read
+        that checksummed the file goes in the header, so S3 refuses other bytes; a multipart
+        upload is checksummed while awscrt sends it, and the caller compares the composite S3
+        stored. ObjectExistsError when the key exists."""
+        from awscrt import s3
+
+        size = path.stat().st_size
+        if size <= part_size:
+            with self._budget(size):
+                found = file_checksums(path, None)
+                headers = [
+                    ("Content-Length", str(size)),
+                    ("x-amz-sdk-checksum-algorithm", "CRC32"),  # as boto3 sends it (moto needs it)
+                    ("x-amz-checksum-crc32", found.crc32),
+                ]
+                self._send(key, headers, path, part_size, None, progress).result()
+            return found
+        config = s3.S3ChecksumConfig(
+            algorithm=s3.S3ChecksumAlgorithm.CRC32, location=s3.S3ChecksumLocation.HEADER
+        )
+        sent = self._send(
+            key, [("Content-Length", str(size))], path, part_size, config, progress, PARTS
+        )
+        try:
+            return file_checksums(path, part_size)
+        finally:
+            sent.result()  # never leave a request behind, whatever the read did
+
+    @contextlib.contextmanager
+    def _budget(self, size: int) -> Iterator[None]:
+        """Hold ``size`` bytes of :data:`IN_FLIGHT` while a single PUT runs (awscrt buffers
+        each body), so memory stays flat however many files are sent at once."""
+        size = min(size, IN_FLIGHT)
+        with self._flight:
+            self._flight.wait_for(lambda: self._bytes + size <= IN_FLIGHT)
+            self._bytes += size
+        try:
+            yield
+        finally:
+            with self._flight:
+                self._bytes -= size
+                self._flight.notify_all()
+
+    def _send(
+        self,
+        key: str,
+        headers: list[tuple[str, str]],
+        path: Path,
+        part_size: int,
+        checksum: Any,
+        progress: Callable[[int], None] | None,
+        connections: int | None = None,
+    ) -> Future[None]:
+        from awscrt import http, s3
+
+        request = http.HttpRequest(
+            "PUT",
+            self.path + quote(self.prefix + key, safe="/~"),
+            http.HttpHeaders([("Host", self.host), ("If-None-Match", "*"), *headers]),
+        )
+        done: Future[None] = Future()
+
+        def on_done(error: Exception | None = None, **reply: Any) -> None:
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(self._error(key, error, reply))
+
+        self.client.make_request(
+            type=s3.S3RequestType.PUT_OBJECT,
+            request=request,
+            send_filepath=str(path),
+            checksum_config=checksum,
+            part_size=part_size,
+            multipart_upload_threshold=part_size,
+            max_active_connections_override=connections,
+            on_done=on_done,
+            on_progress=(lambda progress_bytes, **_: progress(progress_bytes)) if progress else None,
+        )
+        return done
+
+    def _error(self, key: str, error: Exception, reply: dict[str, Any]) -> LakeError:
+        """One line naming the object, from the S3 error code awscrt passes on."""
+        where = f"{self.url}/{key}"
+        status = reply.get("status_code")
+        code = _code(reply.get("error_body"))
+        if status == 412 or code == "PreconditionFailed":
+            return ObjectExistsError(f"object {where} already exists")
+        if code == "NoSuchBucket":
+            return LakeError(f"lake {self.url}: the bucket does not exist; create it or fix --lake")
+        if status == 403:
+            return LakeError(
+                f"{where}: access denied ({code or status}); check AWS_PROFILE / "
+                "AWS_ACCESS_KEY_ID and the bucket policy"
+            )
+        if status:
+            return LakeError(f"{where}: S3 error {code or status}; run the upload again")
+        return LakeError(
+            f"lake {self.url}: cannot reach S3 ({getattr(error, 'name', type(error).__name__)}); "
+            "check AWS_ENDPOINT_URL and the network"
+        )
+
+
+def _code(body: bytes | None) -> str:
+    """The ``<Code>`` of an S3 error body, or ''."""
+    if not body:
+        return ""
+    try:
+        found = ElementTree.fromstring(body).findtext("Code")
+    except ElementTree.ParseError:
+        return ""
+    return (found or "")[:64]

