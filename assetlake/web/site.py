@@ -2,7 +2,8 @@
 
 The catalogue is opened read-only once per request, so a refresh that replaces or extends the file
 is seen by the next request and never blocks a page for long. A refresh that cannot reach the lake
-keeps the last catalogue and sets :attr:`Site.notice`, which every page shows. Figures are the PNG
+keeps the last catalogue and sets :attr:`Site.notice`, which every page shows. The same refresh
+reads the lake's open populate jobs (:attr:`Site.jobs`) for the overview. Figures are the PNG
 objects of derived assets; an asset never changes, so its listing is cached for the site's life.
 """
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from assetlake.errors import AssetLakeError, CatalogueError
 from assetlake.naming import Level, parse_name
+from assetlake.web.overview import JobsPanel, read_jobs
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Catalogue
@@ -42,6 +44,8 @@ class Site:
         self.refresh_seconds = refresh
         self.notice: str | None = None
         self.refreshed_at: datetime | None = None
+        #: The open populate jobs as the last refresh read them; None for a site without a lake.
+        self.jobs: JobsPanel | None = None
         #: Set once the first refresh has ended (well or not): tests and the CLI wait on it.
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -84,6 +88,7 @@ class Site:
         """Bring the catalogue up to date with the lake; on failure keep it and set the notice."""
         try:
             self._refresh()
+            self.jobs = read_jobs(self.store())
         except Exception as error:  # any failure: the site keeps serving what it has
             log.warning("refreshing the catalogue of %s failed: %s", self.lake, error)
             as_of = (
