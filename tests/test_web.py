@@ -263,6 +263,29 @@ def test_a_refresh_indexes_new_assets(local_lake: str, tmp_path: Path) -> None:
         assert client.get(f"/api/assets/{folder.name}").status_code == 200
 
 
+def test_a_kept_connection_sees_writes_and_a_replaced_file(
+    catalogue_file: Path, tmp_path: Path
+) -> None:
+    site = Site(catalogue_file)
+    with site.catalogue() as first:
+        total = first.count()
+    with Catalogue(catalogue_file) as writer:  # a refresh writing in place
+        writer.upsert(
+            [dataclasses.replace(writer.get(RAW_A), name="ecephys_777_2024-03-01_14-05-09")]
+        )
+    with site.catalogue() as same:
+        assert same is first and same.count() == total + 1
+    replacement = tmp_path / "published.sqlite"
+    shutil.copy(catalogue_file, replacement)
+    with Catalogue(replacement) as writer:
+        writer.upsert(
+            [dataclasses.replace(writer.get(RAW_A), name="ecephys_888_2024-03-01_14-05-09")]
+        )
+    os.replace(replacement, catalogue_file)  # a refresh fetching the published catalogue
+    with site.catalogue() as fresh:
+        assert fresh is not first and fresh.count() == total + 2
+
+
 def test_serve_says_where_it_listens_and_serves(catalogue_file: Path, tmp_path: Path) -> None:
     env = {**os.environ, "ASSETLAKE_CACHE": str(tmp_path)}
     command = [str(Path(sys.executable).parent / "assetlake"), "serve", "--catalogue", str(catalogue_file),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,17 +55,34 @@ class Site:
         self._store: Store | None = None
         self._listings: OrderedDict[str, list[ObjectInfo]] = OrderedDict()
         self._lock = threading.Lock()
+        self._connections = threading.local()
 
     # -- the catalogue -----------------------------------------------------------------------
-    def catalogue(self) -> Catalogue:
-        """A read-only connection for one request (the caller closes it)."""
+    @contextmanager
+    def catalogue(self) -> Iterator[Catalogue]:
+        """A read-only connection for one request: the serving thread's own, kept while the
+        file is the same one. SQLite shows every committed write to a kept connection, and a
+        refresh that replaces the file (a new inode) gets a fresh one; keeping it spares each
+        request the open, the version checks and a cold page cache (a third of an API search)."""
         from assetlake.catalogue import Catalogue
 
-        if not self.catalogue_path.is_file() and self.lake and not self.ready.is_set():
+        try:
+            info = self.catalogue_path.stat()
+        except OSError:
+            info = None
+        if info is None and self.lake and not self.ready.is_set():
             raise CatalogueError(
                 f"the catalogue of {self.lake} is still being read; reload in a moment"
             )
-        return Catalogue(self.catalogue_path, readonly=True)
+        identity = (info.st_dev, info.st_ino) if info else None
+        kept = getattr(self._connections, "kept", None)
+        if kept is None or kept[0] != identity or identity is None:
+            if kept is not None:
+                kept[1].close()
+                self._connections.kept = None
+            kept = (identity, Catalogue(self.catalogue_path, readonly=True))
+            self._connections.kept = kept
+        yield kept[1]
 
     def start(self) -> None:
         """Refresh now and then every ``refresh_seconds`` in a background thread."""
