@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from assetlake.naming import Level
@@ -102,7 +103,7 @@ class Record:
         prints): every field a search returns, in declaration order. Its values are the
         record's own, not copies (``asdict`` deep-copied the whole document only to drop it:
         most of the time of an API search), so a caller serialises them and never mutates."""
-        return {name: getattr(self, name) for name in _LISTED}
+        return {name: getattr(self, name) for name in _listed(type(self))}
 
     def _entry(self, path: str | None, formats: tuple[str, ...]) -> str:
         from assetlake.errors import CatalogueError
@@ -143,9 +144,14 @@ class Record:
 
 
 _LEVELS: dict[Any, Level] = {level.value: level for level in Level}
-#: The fields a search lists (every one but the metadata document), in declaration order.
-_LISTED = tuple(f.name for f in fields(Record) if f.name != "metadata")
 _STATUSES: dict[Any, Status] = {status.value: status for status in Status}
+
+
+@cache
+def _listed(cls: type[Record]) -> tuple[str, ...]:
+    """The fields a search lists (all but the metadata document), in declaration order, per
+    record class (a schema may extend :class:`Record`)."""
+    return tuple(f.name for f in fields(cls) if f.name != "metadata")
 
 
 def _member(members: dict[Any, Any], value: Any) -> Any:
