@@ -53,6 +53,29 @@ MODALITIES: dict[str, str] = {
     "slap": "Scanned line projection imaging",
     "SPIM": "Selective plane illumination microscopy",
 }
+#: The platforms of aind-data-schema-models. An AIND raw name begins with its platform
+#: (``multiplane-ophys_726087_2024-06-21_16-16-26``), so those are registered as name prefixes
+#: too, and AIND sessions keep their names here (a renamed asset would no longer match its own
+#: ``data_description.json``). Their modalities (``pophys``, ``behavior-videos``) are above.
+AIND_PLATFORMS: dict[str, str] = {
+    "behavior": "Behavior platform",
+    "confocal": "Confocal microscopy platform",
+    "ecephys": "Electrophysiology platform",
+    "exaSPIM": "ExaSPIM platform",
+    "FIP": "Frame-projected independent-fiber photometry platform",
+    "HCR": "Hybridization chain reaction platform",
+    "HSFP": "Hyperspectral fiber photometry platform",
+    "ISI": "Intrinsic signal imaging platform",
+    "mesoSPIM": "MesoSPIM platform",
+    "MERFISH": "MERFISH platform",
+    "MRI": "Magnetic resonance imaging platform",
+    "motor-observatory": "Motor observatory platform",
+    "multiplane-ophys": "Multiplane optical physiology platform",
+    "single-plane-ophys": "Single-plane optical physiology platform",
+    "SLAP2": "SLAP2 platform",
+    "SmartSPIM": "SmartSPIM platform",
+}
+MODALITIES.update({k: v for k, v in AIND_PLATFORMS.items() if k not in MODALITIES})
 
 
 class Level(StrEnum):

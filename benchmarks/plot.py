@@ -154,6 +154,7 @@ def table() -> str:
     rows.extend(transfer_rows(load("transfer")))
     rows.extend(populate_rows(load("populate")))
     rows.extend(watch_rows(load("watch")))
+    rows.extend(serve_rows(load("serve")))
     codecs = load("compression")
     chosen = codecs["codecs"][codecs["chosen"]]
     baseline = codecs["baseline"]
@@ -224,6 +225,25 @@ def watch_rows(data: dict[str, Any]) -> list[str]:
         f"{b['ratio_to_loop']}x | >= 0.9x, <= 200 MB |",
         f"| watch: idle {c['seconds']:g} s, {c['journal_entries']:,} journal entries{quick} | "
         f"{c['cpu_percent_of_one_core']}% of one core | | | <= 1% |",
+    ]
+
+
+def serve_rows(data: dict[str, Any]) -> list[str]:
+    """The serve benchmark's targets: API search latency and rate, search page latency; the
+    asset page has no target but is shown (the floor is the API's queries in-process)."""
+    quick = " (quick run)" if data["quick"] else ""
+    where = f"{data['assets']:,} assets, {data['clients']} clients{quick}"
+    r, t = data["results"], data["targets"]
+    api, page, asset = r["api_search"], r["search_page"], r["asset_page"]
+    floor = r["api_search_floor_in_process"]
+    return [
+        f"| serve: API search, {where} | p50 {api['p50_ms']} ms, p95 {api['p95_ms']} ms, "
+        f"{api['rps']} req/s | in-process p50 {floor['p50_ms']} ms, {floor['rps']}/s | | "
+        f"p95 <= {t['api_p95_ms']:g} ms, >= {t['api_rps']:g} req/s |",
+        f"| serve: search page, {where} | p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms, "
+        f"{page['rps']} req/s | | | p95 <= {t['search_page_p95_ms']:g} ms |",
+        f"| serve: asset page, {where} | p50 {asset['p50_ms']} ms, p95 {asset['p95_ms']} ms, "
+        f"{asset['rps']} req/s | | | |",
     ]
 
 

@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     assets = args.assets or (10_000 if args.quick else 1_000_000)
     clients = args.clients or (4 if args.quick else 16)
     seconds = args.seconds or (2.0 if args.quick else 20.0)
+    load_before = [round(x, 2) for x in os.getloadavg()]
     catalogue, _, build_seconds = build(assets, args.cache)
     urls = targets(catalogue)
     process, host, port = start_site(catalogue)
@@ -163,6 +164,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "serve",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "load_average_1_5_15_min": {
+            "before": load_before,
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "quick": args.quick,
         "assets": assets,
         "build_seconds": build_seconds,

@@ -20,3 +20,4 @@ def test_tiny_serve_benchmark_report(tmp_path: Path) -> None:
         assert 0 < numbers["p50_ms"] <= numbers["p95_ms"]
         assert numbers.get("failures", []) == []
     assert report["passed"]["no_failures"] is True
+    assert len(report["load_average_1_5_15_min"]["after"]) == 3

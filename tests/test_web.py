@@ -16,7 +16,7 @@ import pytest
 from factories import make_raw_asset
 from starlette.testclient import TestClient
 from test_catalogue import RAW_A, RAW_B, SORTED
-from weblake import HOSTILE, JS_LINK, WebLake, build_lake, png
+from weblake import HOSTILE, JS_LINK, WebLake, build_lake, png, put_jobs
 
 from assetlake.catalogue import Catalogue, Query
 from assetlake.upload import upload_folder
@@ -163,7 +163,8 @@ def test_pages_render_and_link(client: TestClient) -> None:
     overview = client.get("/overview").text
     assert 'id="total">7 assets' in overview
     assert "<rect" in overview and 'href="/?project=Visual%20Coding"' in overview
-    assert "not shown yet" in overview  # the populate jobs panel reads nothing yet
+    assert "this site reads a catalogue file, not a lake" in overview  # so no populate jobs
+    assert client.get("/api/overview").json()["jobs"] is None
 
 
 def test_every_response_forbids_foreign_scripts(client: TestClient) -> None:
@@ -186,6 +187,31 @@ def test_hostile_metadata_is_only_ever_text(web_lake: WebLake) -> None:
     assert "&lt;img src=x onerror=&#34;window.__pwned = 2&#34;&gt;" in asset
     assert JS_LINK in asset
     assert "\\x1b[31mred\\x1b]0;title\\x07" in asset
+
+
+def test_overview_lists_failed_and_pending_jobs_escaped_and_bounded(
+    web_lake: WebLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_jobs(web_lake)
+    site = web_lake.site()
+    with TestClient(create_app(site)) as client:
+        assert site.ready.wait(60)
+        page = client.get("/overview").text
+        api = client.get("/api/overview").json()
+        monkeypatch.setattr("assetlake.web.overview.MAX_SHOWN", 1)
+        site.refresh()
+        capped = client.get("/overview").text
+    assert 'id="job-counts">1 pending · 1 failed' in page
+    assert page.count('<tr class="failed">') == 1 and page.count('<tr class="reserved">') == 1
+    table = page[page.index('id="jobs"') :]
+    assert table.index(web_lake.raw[0]) < table.index(web_lake.raw[1])  # failed first
+    assert "RuntimeError: &lt;script&gt;window.__pwned = 1&lt;/script&gt; \\x1b[31m" in page
+    assert "<script>window" not in page and "\x1b" not in page and "not-listed" not in page
+    assert (api["jobs"]["pending"], api["jobs"]["failed"]) == (1, 1)
+    assert [row["sources"] for row in api["jobs"]["shown"]] == web_lake.raw[:2]
+    assert api["total"] == 7 and api["counts"]["status"]
+    assert capped.count('<tr class="failed">') == 1 and 'class="reserved"' not in capped
+    assert 'id="jobs-hidden">1 more not shown' in capped
 
 
 def test_figures_come_from_the_lake_with_caching_headers(web_lake: WebLake) -> None:
@@ -235,6 +261,29 @@ def test_a_refresh_indexes_new_assets(local_lake: str, tmp_path: Path) -> None:
     site.refresh()
     with TestClient(create_app(site)) as client:
         assert client.get(f"/api/assets/{folder.name}").status_code == 200
+
+
+def test_a_kept_connection_sees_writes_and_a_replaced_file(
+    catalogue_file: Path, tmp_path: Path
+) -> None:
+    site = Site(catalogue_file)
+    with site.catalogue() as first:
+        total = first.count()
+    with Catalogue(catalogue_file) as writer:  # a refresh writing in place
+        writer.upsert(
+            [dataclasses.replace(writer.get(RAW_A), name="ecephys_777_2024-03-01_14-05-09")]
+        )
+    with site.catalogue() as same:
+        assert same is first and same.count() == total + 1
+    replacement = tmp_path / "published.sqlite"
+    shutil.copy(catalogue_file, replacement)
+    with Catalogue(replacement) as writer:
+        writer.upsert(
+            [dataclasses.replace(writer.get(RAW_A), name="ecephys_888_2024-03-01_14-05-09")]
+        )
+    os.replace(replacement, catalogue_file)  # a refresh fetching the published catalogue
+    with site.catalogue() as fresh:
+        assert fresh is not first and fresh.count() == total + 2
 
 
 def test_serve_says_where_it_listens_and_serves(catalogue_file: Path, tmp_path: Path) -> None:

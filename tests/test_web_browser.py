@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
-from weblake import HOSTILE, JS_LINK, SCRIPT, WebLake, build_lake, serving
+from weblake import HOSTILE, JS_LINK, SCRIPT, WebLake, build_lake, put_jobs, serving
 
 pytestmark = pytest.mark.browser
 
@@ -191,3 +191,21 @@ def test_hostile_metadata_never_runs(page, site: str):
     assert SCRIPT in text and JS_LINK in text
     assert "\\x1b[31mred" in text and "\x1b" not in text
     assert page.errors == []
+
+
+def test_overview_shows_a_failed_job_as_text(browser, web_lake: WebLake):
+    put_jobs(web_lake)
+    with serving(web_lake.site()) as url:
+        context = browser.new_context()
+        try:
+            tab = context.new_page()
+            tab.goto(url + "/overview")
+            expect(tab.locator("#job-counts")).to_contain_text("1 pending · 1 failed")
+            failed = tab.locator("#jobs tr.failed")
+            expect(failed).to_have_count(1)
+            expect(failed).to_contain_text(SCRIPT)
+            expect(failed).to_contain_text(web_lake.raw[0])
+            expect(tab.locator("#jobs tr.reserved")).to_contain_text(web_lake.raw[1])
+            assert tab.evaluate("typeof window.__pwned") == "undefined"
+        finally:
+            context.close()

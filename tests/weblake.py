@@ -112,6 +112,23 @@ def put_hostile(lake: str) -> None:
     store.put(f"{HOSTILE}/evil.png", b"<script>not a png</script>")
 
 
+def put_jobs(web_lake: WebLake) -> None:
+    """Populate job records of the raw sessions: the first failed with a hostile message, the
+    second still running, the last two done (which the overview never lists)."""
+    from assetlake.pipelines.claims import claim, record_done, record_error
+    from assetlake.pipelines.todo import Job
+
+    store = open_store(web_lake.lake)
+    with Catalogue(web_lake.catalogue, readonly=True) as catalogue:
+        sources = [catalogue.get(name) for name in web_lake.raw]
+    jobs = [Job("spikes", "1.0.0", f"{n:024x}", {}, (s,)) for n, s in enumerate(sources)]
+    for job in jobs:
+        assert claim(store, job, lease=600, retry_failed=False).claim
+    record_error(store, jobs[0], 1, RuntimeError(f"{SCRIPT} {ESCAPE}"), "Traceback ...")
+    record_done(store, jobs[2], 1, "not-listed")
+    record_done(store, jobs[3], 1, "not-listed")
+
+
 @contextmanager
 def serving(site: Site) -> Iterator[str]:
     """The site under uvicorn in a thread on a free port; yields its base URL; always stops it."""

@@ -9,8 +9,9 @@ from these declarations, so adding a field is adding one line below.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from assetlake.naming import Level
@@ -99,8 +100,10 @@ class Record:
 
     def without_metadata(self) -> dict[str, Any]:
         """The record without the consolidated metadata document (what ``find --format json``
-        prints): every field a search returns."""
-        return {k: v for k, v in self.to_dict().items() if k != "metadata"}
+        prints): every field a search returns, in declaration order. Its values are the
+        record's own, not copies (``asdict`` deep-copied the whole document only to drop it:
+        most of the time of an API search), so a caller serialises them and never mutates."""
+        return {name: getattr(self, name) for name in _listed(type(self))}
 
     def _entry(self, path: str | None, formats: tuple[str, ...]) -> str:
         from assetlake.errors import CatalogueError
@@ -142,6 +145,13 @@ class Record:
 
 _LEVELS: dict[Any, Level] = {level.value: level for level in Level}
 _STATUSES: dict[Any, Status] = {status.value: status for status in Status}
+
+
+@cache
+def _listed(cls: type[Record]) -> tuple[str, ...]:
+    """The fields a search lists (all but the metadata document), in declaration order, per
+    record class (a schema may extend :class:`Record`)."""
+    return tuple(f.name for f in fields(cls) if f.name != "metadata")
 
 
 def _member(members: dict[Any, Any], value: Any) -> Any:

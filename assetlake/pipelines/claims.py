@@ -276,6 +276,56 @@ def list_jobs(store: Store, step: str | None = None, now: datetime | None = None
     return sorted(states, key=lambda s: (s.step, s.started or "", s.key))
 
 
+@dataclass
+class OpenJobs:
+    """The jobs that are not done: the first ``limit`` read in full, all of them counted."""
+
+    jobs: list[JobState]
+    total: int
+    failed: int
+
+
+def open_jobs(store: Store, limit: int, now: datetime | None = None) -> OpenJobs:
+    """Jobs not done (reserved, expired or error) from ONE recursive listing of the records.
+
+    A done job costs no GET, so the cost grows with the listing (about three objects per job), not
+    with reads of finished work; whether a job failed shows in the listing (its last attempt has an
+    error record), so both counts are exact however many jobs there are. Failed jobs come first.
+    """
+    folders: dict[tuple[str, str], set[str]] = {}
+    done: set[tuple[str, str]] = set()
+    for info in store.list(JOBS_PREFIX):
+        parts = info.key[len(JOBS_PREFIX) :].split("/", 2)
+        if len(parts) != 3 or not (_STEP.match(parts[0]) and _KEY.match(parts[1])):
+            continue
+        step, key, name = parts
+        if name == DONE:
+            done.add((step, key))
+            folders.pop((step, key), None)
+        elif (step, key) not in done and _ATTEMPT.match(name):
+            folders.setdefault((step, key), set()).add(name)
+    folders = {job: names for job, names in folders.items() if _last_attempt(names)}
+    failed = {job for job, names in folders.items() if _error_name(_last_attempt(names)) in names}
+    order = sorted(folders, key=lambda job: (job not in failed, job))
+    moment = now or _now()
+    jobs = [
+        state
+        for step, key in order[:limit]
+        if (state := read_state(store, step, key, moment)) is not None
+    ]
+    return OpenJobs(jobs, total=len(folders), failed=len(failed))
+
+
+def _last_attempt(names: set[str]) -> int:
+    """The number of a job's last claim, from its file names (0: no claim)."""
+    return max((int(m.group(1)) for n in names if (m := _ATTEMPT.match(n)) and not m.group(2)),
+               default=0)  # fmt: skip
+
+
+def _error_name(attempt: int) -> str:
+    return f"attempt-{attempt:04d}.error.json"
+
+
 def _who() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 

@@ -20,6 +20,7 @@ from assetlake import __version__
 from assetlake.catalogue.query import DEFAULT_LIMIT
 from assetlake.errors import AssetLakeError, AssetNotFoundError, CatalogueError, UsageError
 from assetlake.naming import parse_name
+from assetlake.web.overview import MAX_SHOWN
 from assetlake.web.params import openapi_parameters, paged, parse_query, query_string
 from assetlake.web.site import Site
 
@@ -98,6 +99,18 @@ def lineage(request: Request) -> Response:
     return _named(request, lambda catalogue, name: catalogue.lineage(name))
 
 
+def overview(request: Request) -> Response:
+    """The overview page's data: counts, and the open populate jobs (null without a lake)."""
+    site = _site(request)
+    try:
+        with site.catalogue() as catalogue:
+            body = {"total": catalogue.count(), "counts": catalogue.counts()}
+    except AssetLakeError as error:
+        return _json_error(error)
+    body["jobs"] = site.jobs.to_dict() if site.jobs is not None else None
+    return JSONResponse(body)
+
+
 def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -164,6 +177,19 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/overview": {
+                "get": {
+                    "summary": "Asset counts by modality, project, month and status, and the "
+                    f"lake's pending and failed populate jobs ({MAX_SHOWN} listed, all counted)",
+                    "responses": {
+                        "200": {
+                            "description": "total, counts and jobs (null when the site reads "
+                            "a catalogue file, not a lake)",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                    },
+                }
+            },
             "/api/assets/{name}/lineage": {
                 "get": {
                     "summary": "Where the asset comes from and the tree of its root "
@@ -207,5 +233,6 @@ ROUTES = [
     Route("/api/assets", assets),
     Route("/api/assets/{name}/lineage", lineage),
     Route("/api/assets/{name}", asset),
+    Route("/api/overview", overview),
     Route("/api/openapi.json", openapi),
 ]

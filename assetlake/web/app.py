@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.utils import url_quote
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
@@ -57,6 +59,12 @@ def size(count: Any) -> str:
     return f"{value:.1f} TB"
 
 
+def asset_link(name: str) -> Markup:
+    """A link to an asset's page. A Python global, not a Jinja macro: a search page has one per
+    row, and the macro's call cost 40% of rendering the results table."""
+    return Markup(f'<a href="/assets/{url_quote(name)}">{escape(name)}</a>')
+
+
 def templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -66,6 +74,7 @@ def templates() -> Jinja2Templates:
     )
     env.filters["size"] = size
     env.filters["visible"] = visible
+    env.globals["asset_link"] = asset_link
     return Jinja2Templates(env=env)
 
 

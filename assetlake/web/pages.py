@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from assetlake.errors import AssetLakeError, AssetNotFoundError, QueryError
 from assetlake.web.api import checked_name, error_status, search
-from assetlake.web.overview import populate_jobs
+from assetlake.web.overview import COLUMNS
 from assetlake.web.params import (
     find_command,
     form_fields,
@@ -210,7 +210,8 @@ def overview_page(request: Request) -> Response:
         total=total,
         months=months,
         peak=peak,
-        jobs=populate_jobs(),
+        jobs=_site(request).jobs,
+        job_columns=COLUMNS,
     )
 
 
