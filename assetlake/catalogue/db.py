@@ -369,8 +369,8 @@ class Catalogue:
         for record in unique.values():
             record, document = self._document(record)
             acquired_at, second, outside = ids.sortable(record.acquired)
-            if outside:
-                found = problem("acquired", outside, record.acquired)
+            found = outside and problem("acquired", outside, record.acquired)
+            if found and found not in record.problems:  # a published record carries it already
                 record = replace(record, problems=[*record.problems, found], status=Status.INVALID)
             row_id = self._next_id(second, free)
             assets.append(

@@ -13,7 +13,7 @@ import click
 
 from assetlake.catalogue.query import DEFAULT_LIMIT, Query
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
-from assetlake.cli.output import one_line
+from assetlake.cli.output import end_output, one_line
 from assetlake.errors import QueryError
 
 if TYPE_CHECKING:
@@ -107,8 +107,29 @@ def command(
     except QueryError as error:  # name the option as typed: --after, not after
         raise error.renamed(_option(error.named)) if error.named in filters else error from None
     limit = query.limit
-    with open_catalogue(catalogue_file, lake) as catalogue:
-        records = catalogue.find(query)
+    fetch = None
+    if catalogue_file is None and lake:
+        from assetlake.catalogue import default_catalogue_path
+        from assetlake.catalogue.publish import pending_fetch
+
+        # No local copy of the published catalogue yet: answer from the rows the query can
+        # match, then build the copy (minutes at a million assets) with the answer given.
+        fetch = pending_fetch(lake, default_catalogue_path(lake))
+    records = fetch.answer(query) if fetch is not None else None
+    if records is None:
+        if fetch is not None:
+            fetch.complete()
+            fetch = None
+        with open_catalogue(catalogue_file, lake) as catalogue:
+            records = catalogue.find(query)
+    show(records, fmt, limit)
+    if fetch is not None:
+        end_output()
+        fetch.complete()
+
+
+def show(records: list[Record], fmt: str, limit: int | None) -> None:
+    """Print ``records`` in ``fmt``, and on stderr whether the limit cut them short."""
     if len(records) == limit:
         click.echo(
             f"assetlake find: showing the first {limit} matches; raise --limit for more", err=True
