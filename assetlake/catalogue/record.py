@@ -86,7 +86,7 @@ class Record:
         record = cls.__new__(cls)
         values["level"] = _member(_LEVELS, values["level"]) or Level(values["level"])
         values["status"] = _member(_STATUSES, values["status"]) or Status(values["status"])
-        record.__dict__.update(values)
+        record.__dict__ = values  # the caller's new dict: adopted, not copied
         return record
 
     @property

@@ -70,6 +70,7 @@ class Schema:
         #: Fields encoded in each row's ``record`` column (all but the document).
         self.encoded = tuple(f.name for f in self.fields if not f.document)
         (self.document,) = (f.name for f in self.fields if f.document)
+        self._from_row = record_type.from_row
         #: The empty value of each container field (what an out-of-bounds value becomes).
         self.empty = {
             f.name: f.default_factory
@@ -87,7 +88,7 @@ class Schema:
         """A record from its encoded row and its document."""
         values = dict(zip(self.encoded, encoded, strict=True))
         values[self.document] = document or {}
-        return self.record_type.from_row(values)
+        return self._from_row(values)
 
     def parquet_columns(self) -> tuple[tuple[str, str], ...]:
         """``assets.parquet``'s columns; ``json`` fields are strings holding JSON."""
