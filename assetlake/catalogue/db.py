@@ -515,10 +515,9 @@ class Catalogue:
         width = 2 if full else 1
         texts = (text for row in rows for text in row[1 : 1 + width])
         decoded = json.loads("[" + ",".join(texts) + "]")
-        decode = self.schema.decode
         if full:
-            return [decode(decoded[i], decoded[i + 1]) for i in range(0, len(decoded), 2)]
-        return [decode(values) for values in decoded]
+            return self.schema.decode(decoded[::2], decoded[1::2])
+        return self.schema.decode(decoded)
 
     def get(self, name: str) -> Record | None:
         """The full record of one asset, metadata included, or None."""
