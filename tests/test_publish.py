@@ -28,6 +28,7 @@ from assetlake.catalogue import (
     default_catalogue_path,
     publish,
 )
+from assetlake.catalogue.db import writer_lock
 from assetlake.catalogue.publish import (
     ASSETS,
     DOCUMENTS,
@@ -445,3 +446,19 @@ def test_find_on_a_clean_machine_answers_then_builds_the_copy(
         assert fetched.find(text="drift")  # the documents came too
     again = cli("find", "--lake", lake, "--subject", "222", "--format", "names")
     assert (again.code, again.out) == (0, expected)
+
+
+def test_first_answer_while_another_process_builds_the_copy(
+    local_lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Catalogue(tmp_path / "steward.sqlite") as indexed:
+        indexed.upsert(lab(30))
+        publish_catalogue(indexed, open_store(local_lake))
+        expected = "".join(f"{r.name}\n" for r in indexed.find(subject="111"))
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "clean-machine"))
+    local = default_catalogue_path(local_lake)
+    local.parent.mkdir(parents=True)
+    with writer_lock(local):  # held as another find building the copy holds it
+        result = cli("find", "--lake", local_lake, "--subject", "111", "--format", "names")
+    assert (result.code, result.out, result.err) == (0, expected, "")
+    assert not local.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import fields
@@ -14,7 +15,7 @@ import click
 from assetlake.catalogue.query import DEFAULT_LIMIT, Query
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
 from assetlake.cli.output import end_output, one_line
-from assetlake.errors import QueryError
+from assetlake.errors import CatalogueBusyError, QueryError
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -125,7 +126,8 @@ def command(
     show(records, fmt, limit)
     if fetch is not None:
         end_output()
-        fetch.complete()
+        with contextlib.suppress(CatalogueBusyError):  # another process is building the copy
+            fetch.complete()
 
 
 def show(records: list[Record], fmt: str, limit: int | None) -> None:
