@@ -115,7 +115,8 @@ def command(
 
         # No local copy of the published catalogue yet: answer from the rows the query can
         # match, then build the copy (minutes at a million assets) with the answer given.
-        fetch = pending_fetch(lake, default_catalogue_path(lake))
+        catalogue_file = default_catalogue_path(lake)
+        fetch = pending_fetch(lake, catalogue_file)
     records = fetch.answer(query) if fetch is not None else None
     if records is None:
         if fetch is not None:
