@@ -7,6 +7,7 @@ builder's staging folder); the uploader moves the result to the lake.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import numpy as np
 import zarr
 from numcodecs import Blosc
 from numcodecs.abc import Codec
+from zarr.util import normalize_chunks
 
 from assetlake.errors import UsageError
 
@@ -29,10 +31,21 @@ NGFF_VERSION = "0.4"
 OME_CHUNKS = (128, 128, 128)
 
 
-def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
-    """The measured choice for ``dtype``: for int16 traces Blosc-lz4hc level 9 with bit-shuffle
-    (lossless WavPack, the Pareto choice, is opt-in with ``codec="wavpack"``: see below); for
-    other numeric dtypes Blosc-zstd level 5 with bit-shuffle.
+#: Fewest samples per channel in a chunk for which WavPack is the int16 default. Measured on
+#: Neuropixels-like traces of 1 to 64 channels: at 500 samples WavPack stores them in 0.55-0.93x
+#: of Blosc-lz4hc-9's bytes, at 200 in 1.2-1.9x (its block header, about 200 bytes, dominates);
+#: libwavpack refuses blocks of fewer than 16 samples.
+WAVPACK_MIN_SAMPLES = 500
+#: libwavpack's own floor: a block of fewer samples is a configuration error.
+_WAVPACK_FLOOR = 16
+
+
+def default_codec(dtype: np.dtype[Any] | type | str, chunks: Sequence[int] | None = None) -> Codec:
+    """The measured Pareto choice for chunks of ``dtype`` and shape ``chunks``: for int16 traces
+    (2-D chunks, time by channel, of at least :data:`WAVPACK_MIN_SAMPLES` samples) lossless
+    WavPack (level 1) when ``wavpack-numcodecs`` is installed; for other int16 chunks (1-D,
+    shorter, more axes, or an unknown shape), or without WavPack, Blosc-lz4hc level 9 with
+    bit-shuffle; for other numeric dtypes Blosc-zstd level 5 with bit-shuffle.
 
     Chosen by ``benchmarks/compression.py`` (results in ``benchmarks/results/compression.json``)
     on Neuropixels-like int16 traces (white noise floor, spatially correlated 1/f background,
@@ -53,32 +66,77 @@ def default_codec(dtype: np.dtype[Any] | type | str) -> Codec:
             "(convert strings or objects to a numeric or JSON form first)"
         )
     if np.dtype(dtype) == np.int16:
-        # WavPack is opt-in (codec="wavpack"): wavpack-numcodecs 0.3 fails to encode 1-D chunks
-        # and chunks of fewer than about 100 samples, so it cannot be every int16 array's default.
-        return Blosc(cname="lz4hc", clevel=9, shuffle=Blosc.BITSHUFFLE)
+        traces = chunks is not None and len(chunks) == 2 and chunks[0] >= WAVPACK_MIN_SAMPLES
+        wavpack = wavpack_codec() if traces else None
+        return wavpack or Blosc(cname="lz4hc", clevel=9, shuffle=Blosc.BITSHUFFLE)
     return Blosc(cname="zstd", clevel=5, shuffle=Blosc.BITSHUFFLE)
 
 
-def _wavpack() -> Codec | None:
-    """Lossless WavPack at its fast level (the benchmark's choice), or None if not installed."""
+@functools.cache
+def _wavpack_type() -> type[Codec] | None:
+    """:class:`WavPack` with room for its output, or None if wavpack-numcodecs is not installed.
+
+    wavpack-numcodecs 0.3 gives the encoder an output buffer exactly the input's size, so a chunk
+    whose encoding is larger (noise that does not compress, a short chunk's header) fails to
+    encode. This subclass hands ``compress`` the chunk followed by spare bytes (it encodes only
+    the samples it is told of and sizes its output by the buffer): the bytes written and the
+    config are stock WavPack's, so any reader with wavpack-numcodecs decodes them. It is
+    registered as numcodecs' ``wavpack`` codec in this process, because zarr instantiates an
+    array's compressor from the registry by its config, not from the instance it was given.
+    """
     try:
+        from numcodecs import register_codec
         from wavpack_numcodecs import WavPack
+        from wavpack_numcodecs.wavpack import compress, dtype_enum
     except ImportError:
         return None
-    return WavPack(level=1, bps=None, num_decoding_threads=1)
+
+    class RoomyWavPack(WavPack):
+        def encode(self, buf: Any) -> bytes:
+            data = np.ascontiguousarray(self._prepare_data(np.asarray(buf)))
+            samples, channels = data.shape
+            if samples < _WAVPACK_FLOOR:
+                raise UsageError(
+                    f"a chunk of {samples} samples is too short for WavPack (it needs "
+                    f"{_WAVPACK_FLOOR}); give longer chunks or use the default codec"
+                )
+            room = np.zeros(data.nbytes + data.nbytes // 4 + 4096, np.uint8)
+            room[: data.nbytes] = data.view(np.uint8).reshape(-1)
+            kind = dtype_enum[str(data.dtype)]
+            return compress(room, self.level, samples, channels, self.bps, kind,
+                            self.dynamic_noise_shaping, self.shaping_weight,
+                            self.num_encoding_threads)  # fmt: skip
+
+    register_codec(RoomyWavPack)
+    return RoomyWavPack
 
 
-def resolve_codec(codec: Codec | str | None, dtype: np.dtype[Any]) -> Codec:
-    """A codec from what callers pass: None or "default" → :func:`default_codec`, "wavpack"."""
+def wavpack_codec(level: int = 1) -> Codec | None:
+    """Lossless WavPack (level 1, its fast one, is the benchmark's choice) as assetlake writes it,
+    or None if wavpack-numcodecs is not installed."""
+    codec_type = _wavpack_type()
+    return None if codec_type is None else codec_type(level=level, bps=None, num_decoding_threads=1)
+
+
+def resolve_codec(
+    codec: Codec | str | None, dtype: np.dtype[Any], chunks: Sequence[int] | None = None
+) -> Codec:
+    """A codec from what callers pass: None or "default" → :func:`default_codec` (for chunks of
+    shape ``chunks``, when known), "wavpack"."""
     if codec is None or codec == "default":
-        return default_codec(dtype)
+        return default_codec(dtype, chunks)
     if isinstance(codec, Codec):
         return codec
     if codec == "wavpack":
-        if (wavpack := _wavpack()) is None:
+        if (wavpack := wavpack_codec()) is None:
             raise UsageError(
                 "codec 'wavpack' needs the wavpack-numcodecs package; "
                 "run: pip install 'assetlake[wavpack]' (or use the default codec)"
+            )
+        if chunks is not None and min(chunks[0], int(np.prod(chunks))) < _WAVPACK_FLOOR:
+            raise UsageError(
+                f"chunks {tuple(chunks)} are too short for WavPack (it needs at least "
+                f"{_WAVPACK_FLOOR} samples per chunk); give longer chunks or use the default codec"
             )
         return wavpack
     raise UsageError(
@@ -121,7 +179,8 @@ def write_array(
             f"chunks {tuple(chunks)} do not match array {name!r} of shape {data.shape}; "
             "give one chunk length per axis"
         )
-    compressor = resolve_codec(codec, data.dtype)
+    chunks = normalize_chunks(chunks, data.shape, data.dtype.itemsize)
+    compressor = resolve_codec(codec, data.dtype, chunks)
     try:
         array = group.create_dataset(
             name, data=data, chunks=chunks, compressor=compressor, overwrite=False
@@ -161,7 +220,7 @@ def zarr_data_io(
     return ZarrDataIO(
         data=data,
         chunks=None if chunks is None else list(chunks),
-        compressor=resolve_codec(codec, data.dtype),
+        compressor=resolve_codec(codec, data.dtype, chunks),
     )
 
 

@@ -7,10 +7,12 @@ layouts of several row-group sizes) is put into a moto bucket; DuckDB's ``httpfs
 one-subject query and a one-month query straight from S3 through :mod:`benchmarks._delay`,
 which counts the requests and bytes served. Then ``assetlake index --publish``'s real files go
 into a bucket and ``assetlake find --lake`` runs in a fresh process with an empty cache, timed to
-its answer. Results: ``benchmarks/results/scale_parquet.json``.
+its answer (the end of its output) and to its exit (the local copy built). Results:
+``benchmarks/results/scale_parquet.json``.
 
     .venv/bin/python -m benchmarks.scale_parquet                 # 1,000,000 assets
     .venv/bin/python -m benchmarks.scale_parquet --assets 20000  # a minute
+    .venv/bin/python -m benchmarks.scale_parquet --skip-layouts --out /tmp/find.json  # find only
 """
 
 from __future__ import annotations
@@ -148,11 +150,50 @@ def bench_layouts(n: int, proxy: DelayProxy, s3: Any, repeat: int) -> list[dict[
     return results
 
 
-def first_answer(n: int, endpoint: str, s3: Any, subject: str, runs: int) -> dict[str, Any]:
-    """``assetlake find --lake`` in a new process with an empty cache, to its answer."""
+def tile(s3: Any, tiles: int) -> int:
+    """Replace the published ``assets.parquet`` and ``documents.parquet`` by ``tiles`` copies of
+    their rows, each copy's subjects prefixed and names suffixed by its number (so every subject
+    and name stays unique), laid out as ``--publish`` lays them out: a lake ``tiles`` times the
+    size without generating and publishing every record (80 minutes at 1,000,000 on a loaded
+    2-core machine). Returns the number of assets."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def read(key: str) -> Any:
+        return pq.read_table(pa.BufferReader(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+
+    document = SCHEMA.document
+    rows = read(pub.ASSETS).append_column(document, read(pub.DOCUMENTS).column(document))
+    copies = []
+    for k in range(tiles):
+        copy = rows
+        for column, join in (("name", "suffix"), ("url", "suffix"), ("subject_id", "prefix")):
+            mark = pa.scalar(str(k))
+            parts = (copy.column(column), mark) if join == "suffix" else (mark, copy.column(column))
+            joined = pc.binary_join_element_wise(*parts, "")
+            copy = copy.set_column(copy.schema.get_field_index(column), column, joined)
+        copies.append(copy)
+    hot, documents = pub.layout(copies)
+    s3.put_object(Bucket=BUCKET, Key=pub.ASSETS, Body=pub._parquet(hot, pub.ROW_GROUP))
+    s3.put_object(Bucket=BUCKET, Key=pub.DOCUMENTS, Body=pub._parquet(documents, pub.ROW_GROUP))
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=pub.MANIFEST)["Body"].read())
+    manifest.update(assets=hot.num_rows, tiled_from=rows.num_rows)
+    s3.put_object(Bucket=BUCKET, Key=pub.MANIFEST, Body=json.dumps(manifest).encode())
+    return hot.num_rows
+
+
+def first_answer(n: int, endpoint: str, s3: Any, subject: str, runs: int, tiles: int = 1,
+                 wait: bool = True) -> dict[str, Any]:  # fmt: skip
+    """``assetlake find --lake`` in a new process with an empty cache: the time to its answer
+    (the end of its stdout, which it closes before building the local copy) in every run, and
+    (``wait``) to its exit, the local copy built, in the first; other runs are stopped once
+    answered. The lake is ``n`` assets, published from ``n / tiles`` and tiled (:func:`tile`)."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     started = time.perf_counter()
-    stats = pub.publish_catalogue(_Records(n), f"s3://{BUCKET}")  # type: ignore[arg-type]
+    stats = pub.publish_catalogue(_Records(n // tiles), f"s3://{BUCKET}")  # type: ignore[arg-type]
+    assets = tile(s3, tiles) if tiles > 1 else stats.assets
+    subject = f"0{subject}" if tiles > 1 else subject
     publish_s = time.perf_counter() - started
     sizes = {
         key: s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
@@ -161,23 +202,39 @@ def first_answer(n: int, endpoint: str, s3: Any, subject: str, runs: int) -> dic
     script = Path(sys.executable).with_name("assetlake")
     command = [str(script), "find", "--lake", f"s3://{BUCKET}", "--subject", subject,
                "--format", "names"]  # fmt: skip
-    samples, lines = [], 0
-    for _ in range(runs):
+    answers, complete, lines = [], None, 0
+    for run in range(runs):
         with tempfile.TemporaryDirectory() as cache:
             env = {**os.environ, "ASSETLAKE_CACHE": cache}
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            samples.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise RuntimeError(f"assetlake find failed: {done.stderr.strip()}")
-        lines = len(done.stdout.splitlines())
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, env=env)  # fmt: skip
+            try:
+                assert process.stdout is not None
+                output = process.stdout.read()  # until find ends its stdout: the answer
+                answers.append(time.perf_counter() - started)
+                if run or not wait:
+                    process.terminate()
+                _, errors = process.communicate()
+                if run == 0 and wait:
+                    complete = time.perf_counter() - started
+                    if process.returncode != 0:
+                        raise RuntimeError(f"assetlake find failed: {errors.strip()}")
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        lines = len(output.splitlines())
     return {
-        "assets": stats.assets,
+        "assets": assets,
+        "tiled_from": n // tiles if tiles > 1 else None,
         "publish_seconds": round(publish_s, 1),
         "published_bytes": sizes,
         "command": " ".join(command[1:]),
         "runs": runs,
-        "seconds_median": round(statistics.median(samples), 2),
+        "seconds_median": round(statistics.median(answers), 2),
+        "answer_seconds": [round(s, 2) for s in answers],
+        "local_copy_built_seconds": None if complete is None else round(complete, 1),
         "lines": lines,
         "target_s": TARGET_FIRST_ANSWER_S,
     }
@@ -192,6 +249,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--find-assets", type=int, help="lake size for the clean-machine find (default --assets)"
     )
+    parser.add_argument("--skip-layouts", action="store_true",
+                        help="only the clean-machine find (the layouts take longest at 1M)")  # fmt: skip
+    parser.add_argument("--tiles", type=int, default=1,
+                        help="publish --find-assets / TILES records, then tile them (see tile())")  # fmt: skip
+    parser.add_argument("--no-wait", action="store_true",
+                        help="stop every find once answered (no time to the local copy)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     import boto3
@@ -202,10 +265,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with moto_server(own_process=True) as moto, DelayProxy(moto, args.latency_ms / 1000) as proxy:
             s3 = boto3.client("s3", endpoint_url=moto)
             s3.create_bucket(Bucket=BUCKET)
-            layouts = bench_layouts(args.assets, proxy, s3, args.repeat)
+            layouts = [] if args.skip_layouts else bench_layouts(args.assets, proxy, s3,
+                                                                 args.repeat)  # fmt: skip
             find_assets = args.find_assets or args.assets
-            subject = next(synthetic_records(find_assets)).subject_id or ""
-            find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs)
+            subject = next(synthetic_records(find_assets // args.tiles)).subject_id or ""
+            find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs,
+                                args.tiles, not args.no_wait)  # fmt: skip
     report = {
         "benchmark": "scale_parquet",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

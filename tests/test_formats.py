@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,10 @@ import zarr
 from numcodecs import Blosc, Zlib
 from nwbfiles import RATE, nwbfile_with_series, traces
 
+from assetlake import formats
 from assetlake.errors import UsageError
 from assetlake.formats import (
+    WAVPACK_MIN_SAMPLES,
     convert_nwb_hdf5,
     default_codec,
     write_array,
@@ -23,6 +27,7 @@ from assetlake.formats import (
 
 BLOSC = {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": Blosc.BITSHUFFLE, "blocksize": 0}
 TRACES_BLOSC = {**BLOSC, "cname": "lz4hc", "clevel": 9}
+HAVE_WAVPACK = importlib.util.find_spec("wavpack_numcodecs") is not None
 
 
 @pytest.mark.parametrize("dtype", ["uint16", "int32", "float32", "bool"])
@@ -30,28 +35,78 @@ def test_default_codec_is_blosc_zstd_bitshuffle(dtype: str) -> None:
     assert default_codec(dtype).get_config() == BLOSC
 
 
-def test_int16_traces_default_to_blosc_and_wavpack_is_opt_in(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert default_codec("int16").get_config() == TRACES_BLOSC
+@pytest.fixture
+def without_wavpack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As on a machine where wavpack-numcodecs is not installed."""
     monkeypatch.setitem(sys.modules, "wavpack_numcodecs", None)
-    assert default_codec("int16").get_config() == TRACES_BLOSC
+    formats._wavpack_type.cache_clear()
+    yield
+    formats._wavpack_type.cache_clear()
 
 
-def test_short_and_one_dimensional_int16_arrays_write_with_the_default(tmp_path: Path) -> None:
-    """What wavpack-numcodecs cannot encode (a 1-D or a 50-sample chunk) the default must."""
-    for shape in [(100,), (50, 4), (1,)]:
-        data = (np.arange(np.prod(shape)) % 7).astype(np.int16).reshape(shape)
-        write_array(tmp_path / "s.zarr", f"a{len(shape)}_{shape[0]}", data)
-        stored = zarr.open_array(str(tmp_path / "s.zarr" / f"a{len(shape)}_{shape[0]}"), mode="r")
-        np.testing.assert_array_equal(stored[:], data)
+TRACE_CHUNKS = [(30_000, 384), (WAVPACK_MIN_SAMPLES, 4), (30_000, 1)]
+NOT_TRACES = [None, (WAVPACK_MIN_SAMPLES - 1, 384), (30_000,), (100, 30, 4)]
+
+
+@pytest.mark.parametrize("chunks", TRACE_CHUNKS)
+def test_int16_trace_chunks_default_to_wavpack_when_installed(chunks: tuple[int, ...]) -> None:
+    codec = default_codec("int16", chunks).get_config()
+    if HAVE_WAVPACK:
+        assert (codec["id"], codec["level"], codec["bps"]) == ("wavpack", 1, 0.0)  # 0: lossless
+    else:
+        assert codec == TRACES_BLOSC
+
+
+@pytest.mark.parametrize("chunks", NOT_TRACES)
+def test_other_int16_chunks_default_to_blosc(chunks: tuple[int, ...] | None) -> None:
+    assert default_codec("int16", chunks).get_config() == TRACES_BLOSC
+
+
+@pytest.mark.usefixtures("without_wavpack")
+@pytest.mark.parametrize("chunks", TRACE_CHUNKS)
+def test_int16_traces_default_to_blosc_without_wavpack(chunks: tuple[int, ...]) -> None:
+    assert default_codec("int16", chunks).get_config() == TRACES_BLOSC
+
+
+#: Shapes at every edge of the rule, and noise that does not compress (which wavpack-numcodecs
+#: 0.3's encoder could not store: its output buffer was the input's size).
+EDGE_ARRAYS = {
+    "one_sample": np.zeros(1, np.int16),
+    "one_dimensional": (np.arange(100) % 7).astype(np.int16),
+    "fifty_samples": (np.arange(200) % 7).astype(np.int16).reshape(50, 4),
+    "just_too_short": (np.arange(4 * 499) % 7).astype(np.int16).reshape(499, 4),
+    "shortest_traces": (np.arange(4 * 500) % 7).astype(np.int16).reshape(500, 4),
+    "full_range_noise": np.random.default_rng(0)
+    .integers(-32768, 32767, (2000, 3), endpoint=True)
+    .astype(np.int16),
+    "extremes": np.tile(np.array([[-32768, 32767]], np.int16), (600, 1)),
+    "constant": np.full((30_000, 2), 7, np.int16),
+}
+
+
+@pytest.mark.parametrize("name", EDGE_ARRAYS)
+def test_edge_int16_arrays_round_trip_with_the_default(tmp_path: Path, name: str) -> None:
+    data = EDGE_ARRAYS[name]
+    write_array(tmp_path / "s.zarr", name, data)
+    stored = zarr.open_array(str(tmp_path / "s.zarr" / name), mode="r")
+    traces_chunk = data.ndim == 2 and stored.chunks[0] >= WAVPACK_MIN_SAMPLES
+    assert stored.compressor.codec_id == ("wavpack" if traces_chunk and HAVE_WAVPACK else "blosc")
+    np.testing.assert_array_equal(stored[:], data)
+
+
+def test_wavpack_refuses_chunks_too_short_before_writing(tmp_path: Path) -> None:
+    why = r"chunks \(15, 4\) are too short for WavPack" if HAVE_WAVPACK else "needs the wavpack"
+    with pytest.raises(UsageError, match=why):
+        write_array(tmp_path / "s.zarr", "a", np.zeros((30, 4), np.int16), chunks=(15, 4),
+                    codec="wavpack")  # fmt: skip
+    assert "a" not in zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
 
 
 def test_int16_traces_round_trip_with_the_default_codec(tmp_path: Path) -> None:
     data = traces(samples=40_000)
     write_array(tmp_path / "x.zarr", "a", data)
     stored = zarr.open_array(str(tmp_path / "x.zarr" / "a"), mode="r")
-    assert stored.compressor.codec_id == "blosc"
+    assert stored.compressor.codec_id == ("wavpack" if HAVE_WAVPACK else "blosc")
     np.testing.assert_array_equal(stored[:], data)
     assert stored.nbytes_stored < data.nbytes / 2
 
@@ -65,7 +120,7 @@ def test_write_array_chunks_one_second_of_all_channels(tmp_path: Path) -> None:
     data = traces(samples=70_000, channels=6)
     array = write_array(tmp_path / "x.zarr", "traces", data, sampling_rate=RATE)
     assert array.chunks == (30_000, 6)
-    assert array.compressor == default_codec(data.dtype)
+    assert array.compressor == default_codec(data.dtype, array.chunks)
     assert array.attrs["sampling_rate_Hz"] == 30_000.0
     reopened = zarr.open_array(str(tmp_path / "x.zarr" / "traces"), mode="r")
     np.testing.assert_array_equal(reopened[:], data)
@@ -109,10 +164,8 @@ def test_write_array_refuses_a_folder_that_is_not_a_group(tmp_path: Path) -> Non
         write_array(tmp_path / "plain", "a", np.zeros(3))
 
 
-def test_wavpack_without_the_extra_names_the_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "wavpack_numcodecs", None)
+@pytest.mark.usefixtures("without_wavpack")
+def test_wavpack_without_the_extra_names_the_install(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"pip install 'assetlake\[wavpack\]'"):
         write_array(tmp_path / "x.zarr", "a", np.zeros((10, 2), np.int16), codec="wavpack")
     assert not (tmp_path / "x.zarr" / "a").exists()
@@ -136,7 +189,7 @@ def test_write_nwb_zarr_round_trips_through_pynwb(tmp_path: Path) -> None:
     assert rate == RATE
     stored = zarr.open_array(str(path / "acquisition" / "ElectricalSeries" / "data"), mode="r")
     assert stored.chunks == (30_000, 8)
-    assert stored.compressor == default_codec("int16")
+    assert stored.compressor == default_codec("int16", stored.chunks)
 
 
 def test_write_nwb_zarr_never_overwrites(tmp_path: Path) -> None:

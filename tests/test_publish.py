@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -18,7 +19,16 @@ import pyarrow.parquet as pq
 import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
 
-from assetlake.catalogue import SCHEMA, VERSION, Catalogue, default_catalogue_path, publish
+from assetlake.catalogue import (
+    SCHEMA,
+    VERSION,
+    Catalogue,
+    Query,
+    Record,
+    default_catalogue_path,
+    publish,
+)
+from assetlake.catalogue.db import writer_lock
 from assetlake.catalogue.publish import (
     ASSETS,
     DOCUMENTS,
@@ -28,6 +38,8 @@ from assetlake.catalogue.publish import (
     _parquet,
     _table,
     ensure_catalogue,
+    pending_fetch,
+    prefilter,
     publish_catalogue,
 )
 from assetlake.errors import CatalogueError, LakeError
@@ -324,3 +336,129 @@ def test_catalogue_of_another_version_is_refetched_unless_indexed(
         f"assetlake: error: catalogue {steward} has version {VERSION - 1}, this assetlake reads "
         f"version {VERSION}; delete the file and run 'assetlake index' again\n"
     )
+
+
+def lab(n: int) -> list[Record]:
+    """Records of a few subjects, crowded into few seconds (ties), some without a time or with a
+    time outside the calendar, raw and derived, in several genotypes, species spellings and
+    statuses: every filter a first answer can meet."""
+    rng = random.Random(13)
+    moments = [*(f"2024-03-0{d}T1{h}:00:00-08:00" for d in range(1, 4) for h in range(3)),
+               "2024-03-01T22:00:00Z", None, "9999-12-31T23:00:00-05:00"]  # fmt: skip
+    records = []
+    for i in range(n):
+        subject = rng.choice(["111", "222", "333", "444", "1234"])
+        raw = f"{rng.choice(['ecephys', 'pophys'])}_{subject}_2024-03-01_14-05-{i % 60:02d}"
+        derived = records and rng.random() < 0.3
+        source = rng.choice(records).name if derived else None
+        name = f"{source}_sorted_2024-03-02_09-{i % 60:02d}-00" if derived else f"{raw}x{i}"
+        records.append(
+            Record(
+                name=name, url=f"s3://lab/{name}", level="derived" if derived else "raw",
+                modalities=rng.sample(["ecephys", "pophys", "behavior"], rng.randint(1, 2)),
+                subject_id=subject, acquired=rng.choice(moments),
+                project=rng.choice(["Visual Coding", "Motor Learning", None]),
+                species=rng.choice(["Mus musculus", "mus MUSCULUS", "Rattus norvegicus"]),
+                genotype=rng.choice(["Sst-IRES-Cre/wt", "Pvalb-IRES-Cre/wt", "wt/wt", None]),
+                source=source, label="sorted" if derived else None,
+                status=rng.choice(["valid", "invalid", "unverified"]), size=i,
+                metadata={"notes": rng.choice(["probe drift", "quiet rig"])},
+            )
+        )  # fmt: skip
+    return records
+
+
+FIRST_QUERIES = [
+    {"subject": "111"},
+    {"subject": ["222", "1234"]},
+    {"subject": "333", "modality": "pophys"},
+    {"subject": ["111", "444"], "modality": ["behavior", "ecephys"], "level": "raw"},
+    {"subject": "222", "after": "2024-03-02", "before": "2024-03-03T11:30:00-08:00"},
+    {"subject": "444", "genotype": "ires-cre"},
+    {"subject": "111", "genotype": "wt/"},
+    {"subject": "1234", "species": "MUS musculus", "project": "Visual Coding"},
+    {"subject": "333", "invalid": True},
+    {"subject": "111", "sort": "-acquired", "limit": 3},
+    {"subject": ["222", "444"], "sort": "name", "limit": 5},
+    {"subject": "no-such-subject"},
+]
+
+
+@pytest.mark.parametrize("keywords", FIRST_QUERIES)
+def test_first_answer_equals_find_on_the_indexed_catalogue(
+    lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keywords: dict[str, Any]
+) -> None:
+    """A clean machine's first answer, from the rows of ``assets.parquet`` the query can match
+    (in row groups of 8 here, so most are skipped), is what ``find`` on the catalogue that was
+    published returns, and reads no documents."""
+    monkeypatch.setattr(publish, "ROW_GROUP", 8)
+    store = open_store(lake)
+    with Catalogue(tmp_path / "steward.sqlite") as indexed:
+        indexed.upsert(lab(150))
+        publish_catalogue(indexed, store)
+        expected = [r.without_metadata() for r in indexed.find(Query(**keywords))]
+    gets: list[str] = []
+    original = type(store).get
+
+    def get(self: Store, key: str) -> bytes | None:
+        gets.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(type(store), "get", get)
+    fetch = pending_fetch(lake, tmp_path / "clean" / "c.sqlite")
+    assert fetch is not None
+    answer = fetch.answer(Query(**keywords))
+    assert answer is not None
+    assert [r.without_metadata() for r in answer] == expected
+    assert gets == [MANIFEST, ASSETS]
+    assert not (tmp_path / "clean").exists()  # nothing written until the copy is built
+    fetch.complete()
+    with Catalogue(tmp_path / "clean" / "c.sqlite", readonly=True) as fetched:
+        assert [r.without_metadata() for r in fetched.find(Query(**keywords))] == expected
+    assert gets == [MANIFEST, ASSETS, DOCUMENTS]  # assets.parquet read once
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [{}, {"modality": "ecephys"}, {"subject": "11*"}, {"subject": ["111", "2?2"]},
+     {"subject": "111", "derived_from": RAW}, {"subject": "111", "text": "drift"}],
+)  # fmt: skip
+def test_queries_the_hot_file_cannot_narrow_need_the_whole_catalogue(
+    keywords: dict[str, Any],
+) -> None:
+    assert prefilter(Query(**keywords)) is None
+
+
+def test_find_on_a_clean_machine_answers_then_builds_the_copy(
+    lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(lake)
+    with Catalogue(tmp_path / "steward.sqlite") as indexed:
+        indexed.upsert(lab(40))
+        publish_catalogue(indexed, store)
+        expected = "".join(f"{r.name}\n" for r in indexed.find(subject="222"))
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "clean-machine"))
+    first = cli("find", "--lake", lake, "--subject", "222", "--format", "names")
+    assert (first.code, first.out, first.err) == (0, expected, "")
+    with Catalogue(default_catalogue_path(lake), readonly=True) as fetched:
+        assert fetched.meta("origin") == "published"
+        assert fetched.count() == 40
+        assert fetched.find(text="drift")  # the documents came too
+    again = cli("find", "--lake", lake, "--subject", "222", "--format", "names")
+    assert (again.code, again.out) == (0, expected)
+
+
+def test_first_answer_while_another_process_builds_the_copy(
+    local_lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Catalogue(tmp_path / "steward.sqlite") as indexed:
+        indexed.upsert(lab(30))
+        publish_catalogue(indexed, open_store(local_lake))
+        expected = "".join(f"{r.name}\n" for r in indexed.find(subject="111"))
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "clean-machine"))
+    local = default_catalogue_path(local_lake)
+    local.parent.mkdir(parents=True)
+    with writer_lock(local):  # held as another find building the copy holds it
+        result = cli("find", "--lake", local_lake, "--subject", "111", "--format", "names")
+    assert (result.code, result.out, result.err) == (0, expected, "")
+    assert not local.exists()

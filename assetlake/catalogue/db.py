@@ -166,8 +166,8 @@ def prepare(record: Record, schema: Schema = record_schema.SCHEMA) -> Prepared:
         )
         document = "{}"
     acquired_at, second, outside = ids.sortable(record.acquired)
-    if outside:
-        found = problem("acquired", outside, record.acquired)
+    found = outside and problem("acquired", outside, record.acquired)
+    if found and found not in record.problems:  # a published record carries it already
         record = replace(record, problems=[*record.problems, found], status=Status.INVALID)
     text = safe_text(flatten_text(record.name, record.metadata))
     encoded = schema.encode(record)
@@ -531,10 +531,9 @@ class Catalogue:
         width = 2 if full else 1
         texts = (text for row in rows for text in row[1 : 1 + width])
         decoded = json.loads("[" + ",".join(texts) + "]")
-        decode = self.schema.decode
         if full:
-            return [decode(decoded[i], decoded[i + 1]) for i in range(0, len(decoded), 2)]
-        return [decode(values) for values in decoded]
+            return self.schema.decode(decoded[::2], decoded[1::2])
+        return self.schema.decode(decoded)
 
     def get(self, name: str) -> Record | None:
         """The full record of one asset, metadata included, or None."""
@@ -561,31 +560,34 @@ class Catalogue:
         """Records matching ``query`` (or a :class:`Query` of the keyword ``filters``; see
         :mod:`assetlake.catalogue.query` for the rules), without the metadata document unless
         ``full`` (use :meth:`get` for one)."""
-        return self.page(query, full=full, **filters).records
+        query = query if query is not None else Query(**filters)
+        return self._records(self._rows(query, full=full), full=full)
 
     def page(self, query: Query | None = None, /, *, full: bool = False, **filters: Any) -> Page:
         """Like :meth:`find`, with the cursor of the next page when more assets match (one asset
         past the limit is read to know, so a last page is never followed by an empty one)."""
         query = query if query is not None else Query(**filters)
         ahead = query if query.limit is None else replace(query, limit=query.limit + 1)
-        search = plan.plan(ahead, self.statistics(ahead))
-        select = _wanted(full=full)
-        if search.key is None:
-            found = self.db.execute(*search.statement(select)).fetchall()
-            records = self._records(found, full=full)
-        else:
-            records = self._two_pass(search, select, full=full)
+        rows = self._rows(ahead, full=full)
         cursor = None
-        if query.limit is not None and len(records) > query.limit:
-            records = records[: query.limit]
+        if query.limit is not None and len(rows) > query.limit:
+            rows = rows[: query.limit]
             last = self.db.execute(
-                f"SELECT {', '.join(query.order)} FROM assets a WHERE a.name = ?",
-                (records[-1].name,),
+                f"SELECT {', '.join(query.order)} FROM assets a WHERE a.name = ?", (rows[-1][0],)
             ).fetchone()
             cursor = query.next_page(last).cursor
-        return Page(records, cursor)
+        return Page(self._records(rows, full=full), cursor)
 
-    def _two_pass(self, search: plan.Plan, select: str, *, full: bool) -> list[Record]:
+    def _rows(self, query: Query, *, full: bool) -> list[tuple[Any, ...]]:
+        """The result rows of ``query`` (see :func:`_wanted`), in order; decoded only by
+        :meth:`_records`, so a look-ahead row costs no decoding."""
+        search = plan.plan(query, self.statistics(query))
+        select = _wanted(full=full)
+        if search.key is None:
+            return self.db.execute(*search.statement(select)).fetchall()
+        return self._two_pass(search, select)
+
+    def _two_pass(self, search: plan.Plan, select: str) -> list[tuple[Any, ...]]:
         found = self.db.execute(*search.statement(select)).fetchall()
         if len(found) == search.limit:
             low = found[-1][0] >> ids.SLOT_BITS << ids.SLOT_BITS
@@ -599,7 +601,7 @@ class Catalogue:
             key=lambda hit: (hit[0] >> ids.SLOT_BITS, hit[1][0]),
             reverse=search.descending,
         )
-        return self._records([row for _, row in ranked[: search.limit]], full=full)
+        return [row for _, row in ranked[: search.limit]]
 
     def query(
         self, query: Query | None = None, /, *, full: bool = False, **filters: Any

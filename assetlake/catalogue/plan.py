@@ -20,7 +20,8 @@ from assetlake.catalogue.query import Query, fts_query
 #: A genotype search with at most this many matching assets reads them all through the genotype
 #: index and sorts them; more, and walking the acquired index until ``limit`` matches is cheaper.
 FEW_MATCHES = 2000
-_WILDCARD = re.compile(r"[*?]")
+#: A subject pattern: ``*`` and ``?`` are GLOB wildcards, anything else an exact subject.
+WILDCARD = re.compile(r"[*?]")
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,8 @@ def plan(query: Query, statistics: Statistics) -> Plan:
             source, key = "asset_modalities m JOIN assets a ON a.id = m.asset", "m.asset"
 
     subjects = query.subject
-    exact = [s for s in subjects if not _WILDCARD.search(s)]
-    patterns = [re.sub(r"([\[\]])", r"[\1]", s) for s in subjects if _WILDCARD.search(s)]
+    exact = [s for s in subjects if not WILDCARD.search(s)]
+    patterns = [re.sub(r"([\[\]])", r"[\1]", s) for s in subjects if WILDCARD.search(s)]
     if subjects:
         tests = [f"a.subject_id IN ({_placeholders(exact)})"] if exact else []
         tests += ["a.subject_id GLOB ?"] * len(patterns)

@@ -34,6 +34,9 @@ from typing import Any
 
 from assetlake.catalogue import schema as record_schema
 from assetlake.catalogue.db import VERSION, Catalogue, writer_lock
+from assetlake.catalogue.plan import WILDCARD
+from assetlake.catalogue.query import Query
+from assetlake.catalogue.record import Record
 from assetlake.catalogue.schema import safe_text
 from assetlake.document import INT64_MAX, INT64_MIN, read_document
 from assetlake.errors import CatalogueBusyError, CatalogueError, LakeError
@@ -134,65 +137,121 @@ def ensure_catalogue(lake_url: str, path: Path) -> Path:
     or older than the published one (or of another version); an indexed catalogue is used as is,
     without any request. A fetched copy is also used as is when the lake cannot be reached, so
     ``find`` keeps working offline or after the lake moved."""
-    version, meta = _local(path)
-    if meta.get("origin") == "index":
-        return path
-    current = version == VERSION and meta.get("fields") == record_schema.SCHEMA.digest
-    try:
-        _refresh(open_store(lake_url), lake_url, path, current, meta)
-    except (LakeError, CatalogueBusyError):
-        # A writer (an index run) holds the file, or the lake is unreachable: the copy we have
-        # serves, if this assetlake can read it.
-        if not current:
-            raise
+    fetch = pending_fetch(lake_url, path)
+    if fetch is not None:
+        fetch.complete()
     return path
 
 
-def _refresh(store: Store, lake_url: str, path: Path, current: bool, meta: dict[str, str]) -> None:
-    """Fetch the published catalogue into ``path`` unless the local copy is that one already."""
-    data = store.get(MANIFEST)
+@dataclass
+class Fetch:
+    """A published catalogue the local copy at ``path`` lacks, known by its manifest: the
+    ``find`` on a clean machine answers from it (:meth:`answer`) before it builds the local copy
+    (:meth:`complete`), which takes minutes at a million assets."""
+
+    store: Store
+    path: Path
+    fingerprint: str
+    version: str
+    #: Whether the local copy is of this assetlake's version (it serves if the fetch fails).
+    current: bool
+    _assets: bytes | None = None
+
+    def assets(self) -> bytes:
+        """``assets.parquet``'s bytes, read from the lake once."""
+        if self._assets is None:
+            self._assets = _required(self.store, ASSETS)
+        return self._assets
+
+    def answer(self, query: Query) -> list[Record] | None:
+        """The records ``Catalogue.find(query)`` will return once the copy is complete, or None
+        when ``query`` needs the whole catalogue (see :func:`prefilter`).
+
+        Only the rows ``query`` can match are read from ``assets.parquet`` (DuckDB-style: row
+        groups whose statistics exclude them are skipped, and one subject's assets sit in one
+        row group), loaded into a catalogue in memory by the same code as the full copy, and
+        searched by the same ``find``: a superset of the matches searched by the one search
+        engine returns exactly its matches.
+        """
+        wanted = prefilter(query)
+        if wanted is None:
+            return None
+        records = _records(self.store, [self.assets()], filters=wanted)
+        catalogue = Catalogue(":memory:", lock=False)
+        try:
+            catalogue.upsert(records)
+            return catalogue.find(query)
+        finally:
+            catalogue.close()
+
+    def complete(self) -> None:
+        """Build the local copy (see :func:`fetch_catalogue`); when a writer holds it or the lake
+        cannot be reached, the copy there serves if this assetlake can read it."""
+        try:
+            fetch_catalogue(
+                self.store, self.path, self.fingerprint, self.version, assets=self.assets()
+            )
+        except (LakeError, CatalogueBusyError):
+            if not self.current:
+                raise
+
+
+def prefilter(query: Query) -> list[tuple[str, str, Any]] | None:
+    """A pyarrow filter on ``assets.parquet`` keeping every row ``query`` can match, or None
+    when it cannot be narrowed by the hot file alone: only exact subjects narrow it (the file
+    is sorted by subject), and a query following sources (``derived_from``, whose chain may pass
+    through other subjects' assets) or searching the documents (``text``) needs every row."""
+    if query.derived_from or query.text is not None or not query.subject:
+        return None
+    if any(WILDCARD.search(subject) for subject in query.subject):
+        return None
+    return [("subject_id", "in", list(query.subject))]
+
+
+def pending_fetch(lake_url: str, path: Path) -> Fetch | None:
+    """What fetching ``lake_url``'s published catalogue into ``path`` involves, or None when the
+    local copy serves as it is: it was indexed here, it is the published one, or the lake cannot
+    be reached and this assetlake reads the copy."""
+    version, meta = _local(path)
+    if meta.get("origin") == "index":
+        return None
+    current = version == VERSION and meta.get("fields") == record_schema.SCHEMA.digest
+    try:
+        store = open_store(lake_url)
+        data = store.get(MANIFEST)
+    except LakeError:
+        if not current:
+            raise
+        return None
     if data is None:
         if path.exists():
-            return
+            return None
         raise CatalogueError(
             f"no catalogue for lake {lake_url}: run `assetlake index --lake {lake_url}`, "
             f"or ask its steward to run `assetlake index --publish`"
         )
     fingerprint = _fingerprint(data)
     if current and meta.get("published_etag") == fingerprint:
-        return
-    version = _check_manifest(lake_url, data)
-    fetch_catalogue(store, path, fingerprint, version)
+        return None
+    return Fetch(store, path, fingerprint, _check_manifest(lake_url, data), current)
 
 
 def fetch_catalogue(
-    store: Store, path: Path, fingerprint: str, version: str = FORMAT_VERSION
+    store: Store,
+    path: Path,
+    fingerprint: str,
+    version: str = FORMAT_VERSION,
+    *,
+    assets: bytes | None = None,
 ) -> None:
-    """Rebuild the SQLite catalogue at ``path`` from the published Parquet, atomically: built
-    in a temporary file, renamed over ``path`` only while holding its writer lock, so a file an
-    index run is writing is never replaced."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = []
-    for key in (ASSETS, DOCUMENTS) if version == FORMAT_VERSION else (ASSETS,):
-        data = store.get(key)
-        if data is None:
-            raise CatalogueError(
-                f"published catalogue of lake {store.url} has no {key}; "
-                "ask its steward to run `assetlake index --publish` again"
-            )
-        tables.append(data)
-    try:
-        rows = pq.read_table(pa.BufferReader(tables[0])).to_pylist()
-        if len(tables) == 2:
-            _add_documents(rows, pq.read_table(pa.BufferReader(tables[1])))
-        records = [record_schema.SCHEMA.from_parquet(row) for row in rows]
-    except (pa.ArrowException, ValueError, TypeError) as error:
-        raise CatalogueError(
-            f"published catalogue {store.url}/{ASSETS} is unreadable ({error}); "
-            "ask its steward to run `assetlake index --publish` again"
-        ) from None
+    """Rebuild the SQLite catalogue at ``path`` from the published Parquet (``assets``: the
+    ``assets.parquet`` already read), atomically: built in a temporary file, renamed over
+    ``path`` only while holding its writer lock, so a file an index run is writing is never
+    replaced."""
+    tables = [assets if assets is not None else _required(store, ASSETS)]
+    if version == FORMAT_VERSION:
+        tables.append(_required(store, DOCUMENTS))
+    records = _records(store, tables)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -209,6 +268,34 @@ def fetch_catalogue(
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _required(store: Store, key: str) -> bytes:
+    data = store.get(key)
+    if data is None:
+        raise CatalogueError(
+            f"published catalogue of lake {store.url} has no {key}; "
+            "ask its steward to run `assetlake index --publish` again"
+        )
+    return data
+
+
+def _records(store: Store, tables: list[bytes], filters: Any = None) -> list[Record]:
+    """The records of ``assets.parquet`` (with their documents when ``documents.parquet`` is
+    the second table), or of its rows ``filters`` keeps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(pa.BufferReader(tables[0]), filters=filters).to_pylist()
+        if len(tables) == 2:
+            _add_documents(rows, pq.read_table(pa.BufferReader(tables[1])))
+        return [record_schema.SCHEMA.from_parquet(row) for row in rows]
+    except (pa.ArrowException, ValueError, TypeError) as error:
+        raise CatalogueError(
+            f"published catalogue {store.url}/{ASSETS} is unreadable ({error}); "
+            "ask its steward to run `assetlake index --publish` again"
+        ) from None
 
 
 def _add_documents(rows: list[dict[str, Any]], documents: Any) -> None:

@@ -79,16 +79,27 @@ class Record:
             self.sources = [self.source, *self.sources]
 
     @classmethod
-    def from_row(cls, values: dict[str, Any]) -> Record:
-        """The record whose fields are ``values`` (every field, by name), as a catalogue row
-        holds them: that row was encoded from a record that had passed ``__post_init__``, so
-        only its enums come back, without calling ``__init__`` (3x faster, and every page of
-        search results decodes a hundred records)."""
-        record = cls.__new__(cls)
-        values["level"] = _member(_LEVELS, values["level"]) or Level(values["level"])
-        values["status"] = _member(_STATUSES, values["status"]) or Status(values["status"])
-        record.__dict__.update(values)
-        return record
+    def from_rows(
+        cls, names: tuple[str, ...], rows: list[list[Any]], documents: tuple[str, list[Any]]
+    ) -> list[Record]:
+        """The records whose fields are each row's values in ``names`` order, with the document
+        field ``documents[0]`` taken from ``documents[1]`` (row for row; ``{}`` for a missing
+        one), as catalogue rows hold them: each row was encoded from a record that had passed
+        ``__post_init__``, so only its enums come back, without calling ``__init__`` (3x faster),
+        in one loop with its lookups hoisted (every page of results decodes a hundred)."""
+        level, status = names.index("level"), names.index("status")
+        document, texts = documents
+        new = cls.__new__
+        found = []
+        for values, text in zip(rows, texts, strict=True):
+            values[level] = _member(_LEVELS, values[level]) or Level(values[level])
+            values[status] = _member(_STATUSES, values[status]) or Status(values[status])
+            fields = dict(zip(names, values, strict=True))
+            fields[document] = text or {}
+            record = new(cls)
+            record.__dict__ = fields
+            found.append(record)
+        return found
 
     @property
     def lake_url(self) -> str:

@@ -83,11 +83,12 @@ class Schema:
         """The row's ``record`` column: every field but the document, in field order."""
         return safe_text(_dumps([getattr(record, name) for name in self.encoded]))
 
-    def decode(self, encoded: list[Any], document: dict[str, Any] | None = None) -> Record:
-        """A record from its encoded row and its document."""
-        values = dict(zip(self.encoded, encoded, strict=True))
-        values[self.document] = document or {}
-        return self.record_type.from_row(values)
+    def decode(
+        self, encoded: list[list[Any]], documents: list[dict[str, Any] | None] | None = None
+    ) -> list[Record]:
+        """Records from their encoded rows and their documents (none: empty documents)."""
+        texts = documents if documents is not None else [None] * len(encoded)
+        return self.record_type.from_rows(self.encoded, encoded, (self.document, texts))
 
     def parquet_columns(self) -> tuple[tuple[str, str], ...]:
         """``assets.parquet``'s columns; ``json`` fields are strings holding JSON."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import fields
@@ -13,8 +14,8 @@ import click
 
 from assetlake.catalogue.query import DEFAULT_LIMIT, Query
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
-from assetlake.cli.output import one_line
-from assetlake.errors import QueryError
+from assetlake.cli.output import end_output, one_line
+from assetlake.errors import CatalogueBusyError, QueryError
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -107,8 +108,31 @@ def command(
     except QueryError as error:  # name the option as typed: --after, not after
         raise error.renamed(_option(error.named)) if error.named in filters else error from None
     limit = query.limit
-    with open_catalogue(catalogue_file, lake) as catalogue:
-        records = catalogue.find(query)
+    fetch = None
+    if catalogue_file is None and lake:
+        from assetlake.catalogue import default_catalogue_path
+        from assetlake.catalogue.publish import pending_fetch
+
+        # No local copy of the published catalogue yet: answer from the rows the query can
+        # match, then build the copy (minutes at a million assets) with the answer given.
+        catalogue_file = default_catalogue_path(lake)
+        fetch = pending_fetch(lake, catalogue_file)
+    records = fetch.answer(query) if fetch is not None else None
+    if records is None:
+        if fetch is not None:
+            fetch.complete()
+            fetch = None
+        with open_catalogue(catalogue_file, lake) as catalogue:
+            records = catalogue.find(query)
+    show(records, fmt, limit)
+    if fetch is not None:
+        end_output()
+        with contextlib.suppress(CatalogueBusyError):  # another process is building the copy
+            fetch.complete()
+
+
+def show(records: list[Record], fmt: str, limit: int | None) -> None:
+    """Print ``records`` in ``fmt``, and on stderr whether the limit cut them short."""
     if len(records) == limit:
         click.echo(
             f"assetlake find: showing the first {limit} matches; raise --limit for more", err=True

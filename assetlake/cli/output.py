@@ -13,6 +13,7 @@ so a JSON document stays valid and decodes to the original value.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -84,3 +85,19 @@ def drawing_stream() -> TextIO:
     only text the CLI composed from validated names may be written to it."""
     stream = sys.stderr
     return stream.stream if isinstance(stream, Sanitised) else stream
+
+
+def end_output() -> None:
+    """End stdout early: a reader of the pipe (``| head``, ``$(...)``) sees the end of the
+    output while the command goes on with work that prints nothing (a catalogue build)."""
+    sys.stdout.flush()
+    try:
+        if sys.stdout.fileno() != 1:
+            return
+    except (AttributeError, OSError, ValueError):  # not a file (tests capture it); nothing to end
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+    finally:
+        os.close(null)
