@@ -94,7 +94,8 @@ def test_aws_endpoint_url_with_its_own_port_and_a_lake_prefix(
     assert endpoint.startswith("http://127.0.0.1:") and not endpoint.endswith(":80")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPORT")
     put_small_and_large(tmp_path, f"s3://{BUCKET}/labs/one")
-    keys = sorted(o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"])
+    client = boto3.session.Session().client("s3")  # a fresh session: the default one caches keys
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"])
     assert keys == ["labs/one/x/large.bin", "labs/one/x/small.bin"]
     assert signed_by(endpoint) == ["AKIDPORT"]
 
