@@ -171,7 +171,7 @@ class BulkPut:
             elif reply.get("status_code") == 404:
                 answers.put((key, None, None))
             else:
-                answers.put((key, None, self._error(key, error, reply)))
+                answers.put((key, None, self._error(key, error, reply, "run the verify again")))
 
         self.client.make_request(
             type=s3.S3RequestType.DEFAULT,
@@ -236,8 +236,11 @@ class BulkPut:
         )
         return done
 
-    def _error(self, key: str, error: Exception, reply: dict[str, Any]) -> LakeError:
-        """One line naming the object, from the S3 error code awscrt passes on."""
+    def _error(
+        self, key: str, error: Exception, reply: dict[str, Any], again: str = "run the upload again"
+    ) -> LakeError:
+        """One line naming the object, from the S3 error code awscrt passes on; ``again`` says
+        what to do after a transient error."""
         where = f"{self.url}/{key}"
         status = reply.get("status_code")
         code = _code(reply.get("error_body"))
@@ -251,7 +254,7 @@ class BulkPut:
                 "AWS_ACCESS_KEY_ID and the bucket policy"
             )
         if status:
-            return LakeError(f"{where}: S3 error {code or status}; run the upload again")
+            return LakeError(f"{where}: S3 error {code or status}; {again}")
         return LakeError(
             f"lake {self.url}: cannot reach S3 ({getattr(error, 'name', type(error).__name__)}); "
             "check AWS_ENDPOINT_URL and the network"
