@@ -15,6 +15,7 @@ S3's record of what it stores rather than the bytes themselves.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
 from assetlake.naming import parse_name
 from assetlake.problems import Problem
-from assetlake.store import Store, open_store
+from assetlake.store import SMALL, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -170,15 +171,28 @@ def _compare(
     if report.fast:
         _compare_stored(store, name, to_hash, report, workers)
         return
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        hashes = pool.map(lambda entry: store.sha256(f"{name}/{entry.path}"), to_hash)
-        for entry, digest in zip(to_hash, hashes, strict=True):
-            if digest is None:
-                report.missing.append(entry.path)
-            elif digest != entry.sha256:
-                report.changed.append(Changed(entry.path, "sha256 differs from the manifest"))
+    for entry, digest in _hashes(store, name, to_hash, workers):
+        if digest is None:
+            report.missing.append(entry.path)
+        elif digest != entry.sha256:
+            report.changed.append(Changed(entry.path, "sha256 differs from the manifest"))
     report.missing.sort()
     report.changed.sort(key=lambda c: c.path)
+
+
+def _hashes(
+    store: Store, name: str, entries: list[ManifestEntry], workers: int
+) -> Iterator[tuple[ManifestEntry, str | None]]:
+    """``(entry, SHA-256 of the stored object or None when missing)`` for every entry: small
+    objects read whole through the bulk path, hashed as they arrive; large ones streamed,
+    ``workers`` at a time, meanwhile."""
+    small = {f"{name}/{e.path}": e for e in entries if e.size <= SMALL}
+    large = [entry for entry in entries if entry.size > SMALL]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        streamed = pool.map(lambda entry: store.sha256(f"{name}/{entry.path}"), large)
+        for key, data in store.get_many(small):
+            yield small[key], None if data is None else hashlib.sha256(data).hexdigest()
+        yield from zip(large, streamed, strict=True)
 
 
 def _compare_stored(
@@ -197,32 +211,30 @@ def _compare_stored(
         for entry in entries
         if entry.crc32 is None
     ]
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        found = pool.map(lambda entry: store.stored_checksum(f"{name}/{entry.path}"), checkable)
-        for entry, stored in zip(checkable, found, strict=True):
-            if stored is None:
-                report.missing.append(entry.path)
-                continue
-            size, crc = stored
-            if size != entry.size:
-                report.changed.append(
-                    Changed(entry.path, f"size {size}, manifest says {entry.size}")
+    by_key = {f"{name}/{entry.path}": entry for entry in checkable}
+    for key, stored in store.stored_checksums(by_key, workers):
+        entry = by_key[key]
+        if stored is None:
+            report.missing.append(entry.path)
+            continue
+        size, crc = stored
+        if size != entry.size:
+            report.changed.append(Changed(entry.path, f"size {size}, manifest says {entry.size}"))
+        elif crc is None:
+            report.unchecked.append(Changed(entry.path, "the lake stores no CRC32 for it"))
+        elif _same_crc32(crc, entry):
+            continue
+        elif _parts(crc) != _parts(entry.crc32_composite):
+            uploaded = _parts(entry.crc32_composite)
+            report.unchecked.append(
+                Changed(
+                    entry.path,
+                    f"stored in {_parts(crc)} part(s), the manifest records {uploaded}: "
+                    "its CRC32s cannot be compared (rewritten by another tool?)",
                 )
-            elif crc is None:
-                report.unchecked.append(Changed(entry.path, "the lake stores no CRC32 for it"))
-            elif _same_crc32(crc, entry):
-                continue
-            elif _parts(crc) != _parts(entry.crc32_composite):
-                uploaded = _parts(entry.crc32_composite)
-                report.unchecked.append(
-                    Changed(
-                        entry.path,
-                        f"stored in {_parts(crc)} part(s), the manifest records {uploaded}: "
-                        "its CRC32s cannot be compared (rewritten by another tool?)",
-                    )
-                )
-            else:
-                report.changed.append(Changed(entry.path, "CRC32 differs from the manifest"))
+            )
+        else:
+            report.changed.append(Changed(entry.path, "CRC32 differs from the manifest"))
     report.missing.sort()
     report.changed.sort(key=lambda c: c.path)
     report.unchecked.sort(key=lambda c: c.path)

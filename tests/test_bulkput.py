@@ -1,4 +1,4 @@
-"""The bulk PUT path (awscrt) uses the user's AWS configuration: credentials from the environment,
+"""The bulk PUT path (awscrt; also verify --fast's HEADs) uses the user's AWS configuration: credentials from the environment,
 from a profile in the config files, the endpoint from AWS_ENDPOINT_URL (any host and port), and
 expiring credentials that botocore refreshes between signatures."""
 
@@ -60,6 +60,11 @@ def put_small_and_large(tmp_path: Path, lake: str = f"s3://{BUCKET}") -> None:
         with pytest.raises(ObjectExistsError, match=f"object {lake}/x/{path.name} already exists"):
             store.put_file(f"x/{path.name}", path)
     assert store.leftovers("x/") == []  # the refused multipart upload was aborted
+    # verify --fast's HEADs (awscrt, checksum mode) read what boto3's HEAD reads, None when missing
+    keys = ["x/small.bin", "x/large.bin", "x/missing.bin"]
+    found_many = dict(store.stored_checksums(keys))
+    assert found_many == {key: store.stored_checksum(key) for key in keys}
+    assert found_many["x/missing.bin"] is None and found_many["x/large.bin"][1].endswith("-3")
 
 
 def test_environment_credentials_sign_the_puts(

@@ -19,7 +19,8 @@ from test_verify import tamper
 
 from assetlake.asset import CLAIM, COMMIT, MANIFEST, TMP_PREFIX, Manifest, ManifestEntry
 from assetlake.digest import asset_digest
-from assetlake.store import open_store
+from assetlake.download import WRITERS
+from assetlake.store import SMALL, open_store
 from assetlake.units import format_size
 from assetlake.upload import upload_folder
 
@@ -190,23 +191,28 @@ def nth_data_get(name: str, n: int):
     return match
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_download_killed_at_a_random_point_resumes_identical(
-    s3_lake: str, proxy: FaultProxy, tmp_path: Path, cli, seed: int
-) -> None:
-    """The proxy holds the k-th object's GET (k random), then the process gets SIGKILL; the
-    temporary file it had opened is never under a final name, and the next run ends identical."""
-    folder = make_raw_asset(tmp_path / "src")
-    upload_folder(folder, s3_lake)
-    files = tree(folder)
-    point = random.Random(seed).randrange(1, len(files) + 1)
-    held = proxy.add(nth_data_get(folder.name, point), "hold")
-    dest = tmp_path / "dest"
+def nth_big_get(name: str, n: int):
+    """GETs of the asset's large objects (streamed, not read whole): the n-th one."""
+    seen = 0
+
+    def match(request: Request) -> bool:
+        nonlocal seen
+        if request.method != "GET" or f"/{name}/big/" not in request.path:
+            return False
+        seen += 1
+        return seen == n
+
+    return match
+
+
+def killed_while_held(proxy: FaultProxy, match, dest: Path, lake: str, name: str) -> None:
+    """Run ``download`` in a child process, SIGKILL it once the proxy holds the matching GET."""
+    held = proxy.add(match, "hold")
     command = [sys.executable, "-c", "from assetlake.cli import main; main()", "download"]
-    args = [folder.name, str(dest), "--lake", s3_lake, "--workers", "1", "--no-progress"]
+    args = [name, str(dest), "--lake", lake, "--workers", "1", "--no-progress"]
     proc = subprocess.Popen([*command, *args], env=dict(os.environ), stderr=subprocess.PIPE)
     try:
-        assert held.arrived.wait(120), f"the download never reached object {point}"
+        assert held.arrived.wait(120), "the download never reached the held object"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=120)
     finally:
@@ -215,14 +221,59 @@ def test_download_killed_at_a_random_point_resumes_identical(
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_download_killed_at_a_random_point_resumes_identical(
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path, cli, seed: int
+) -> None:
+    """Small objects are read whole, many at once: the proxy holds the k-th object's GET (k
+    random), then the process gets SIGKILL; whatever was written is a full copy under its final
+    name (at most the ones being written are under a temporary name), and the next run ends
+    identical."""
+    folder = make_raw_asset(tmp_path / "src")
+    upload_folder(folder, s3_lake)
+    files = tree(folder)
+    point = random.Random(seed).randrange(1, len(files) + 1)
+    dest = tmp_path / "dest"
+    killed_while_held(proxy, nth_data_get(folder.name, point), dest, s3_lake, folder.name)
     partial = tree(dest / folder.name)
-    assert len(leftovers(dest)) == 1  # the file it was writing, under a temporary name
+    assert len(leftovers(dest)) <= WRITERS
     finished = {p: b for p, b in partial.items() if not Path(p).name.startswith(TMP_PREFIX)}
-    assert len(finished) == point - 1
+    assert len(finished) < len(files)  # the held object is not among them
     assert all(files[p] == b for p, b in finished.items())  # every final name is a full copy
     result = cli("download", folder.name, dest, "--lake", s3_lake)
     assert result.code == 0, result.err
-    assert f"; {point - 1} already there and verified)" in result.out
+    assert f"; {len(finished)} already there and verified)" in result.out
+    assert tree(dest / folder.name) == files and leftovers(dest) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_download_killed_while_streaming_a_large_object_resumes_identical(
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path, cli, seed: int
+) -> None:
+    """Large objects are streamed, ``--workers 1`` one at a time after the small ones: the
+    proxy holds the k-th large object's GET, then SIGKILL; the file being written is under a
+    temporary name only, every earlier one is complete, and the next run ends identical."""
+    folder = make_raw_asset(tmp_path / "src")
+    (folder / "big").mkdir()
+    generator = random.Random(seed)
+    for index in range(4):
+        (folder / "big" / f"{index}.bin").write_bytes(generator.randbytes(SMALL + 1 + index))
+    upload_folder(folder, s3_lake)
+    files = tree(folder)
+    small = sum(not p.startswith("big/") for p in files)
+    point = generator.randrange(1, 5)
+    dest = tmp_path / "dest"
+    killed_while_held(proxy, nth_big_get(folder.name, point), dest, s3_lake, folder.name)
+    partial = tree(dest / folder.name)
+    assert len(leftovers(dest)) == 1  # the file it was writing, under a temporary name
+    finished = {p: b for p, b in partial.items() if not Path(p).name.startswith(TMP_PREFIX)}
+    assert len(finished) == small + point - 1
+    assert all(files[p] == b for p, b in finished.items())  # every final name is a full copy
+    result = cli("download", folder.name, dest, "--lake", s3_lake)
+    assert result.code == 0, result.err
+    assert f"; {small + point - 1} already there and verified)" in result.out
     assert tree(dest / folder.name) == files and leftovers(dest) == []
 
 

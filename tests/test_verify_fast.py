@@ -139,3 +139,20 @@ def test_fast_on_a_local_lake_is_refused_with_one_line(
     result = cli("verify", folder.name, "--lake", local_lake, "--fast")
     assert result.code == 2 and result.out == ""
     assert result.err.count("\n") == 1 and "without --fast" in result.err
+
+
+def test_fast_heads_retry_slowdown_and_name_the_object_when_denied(
+    asset: tuple[str, str], proxy: FaultProxy, cli
+) -> None:
+    """The HEADs of a fast verify (awscrt) back off on 503 SlowDown and 500 and end as if none
+    happened; a HEAD that S3 denies ends the verify with one line naming the object."""
+    lake, name = asset
+    is_head = lambda request: request.method == "HEAD"  # noqa: E731
+    proxy.add(is_head, "slowdown", times=2)
+    proxy.add(is_head, "500", times=1)
+    report = verify_asset(lake, name, fast=True)
+    assert report.ok and report.complete and proxy.injected == 3
+    proxy.add(lambda r: is_head(r) and r.path.endswith("/video.mp4"), "denied", times=100)
+    result = cli("verify", name, "--lake", lake, "--fast")
+    assert result.code != 0 and result.err.count("\n") == 1, result.err
+    assert f"{lake}/{name}/video.mp4: access denied" in result.err

@@ -31,6 +31,10 @@ JOBS_PREFIX = "assetlake-jobs/"
 RESERVED_PREFIXES = (RESERVED_PREFIX, JOBS_PREFIX)
 #: Read size for streaming hashes and copies.
 BLOCK = 8 << 20
+#: Objects up to this size are read whole through :meth:`Store.get_many` (many in flight, little
+#: CPU each); larger ones are streamed in :data:`BLOCK` reads. The bulk path keeps at most 256
+#: answers in flight or waiting, so at most 128 MiB of bodies are held at once.
+SMALL = 512 << 10
 
 ProgressCallback = Callable[[int], None]
 #: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
@@ -138,6 +142,13 @@ class Store(ABC):
         in ``-<parts>``), read without its data; None when the object does not exist."""
         info = self.head(key)
         return None if info is None else (info.size, None)
+
+    def stored_checksums(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, tuple[int, str | None] | None]]:
+        """:meth:`stored_checksum` of many keys concurrently, yielding ``(key, answer)`` as they
+        come."""
+        return _bounded(self.stored_checksum, keys, workers)
 
     def get_many(
         self, keys: Iterable[str], workers: int = 32

@@ -17,8 +17,10 @@ every signature.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,13 @@ MEMORY_LIMIT = 256 << 20
 PARTS = 8
 #: Bytes of single PUTs in flight: 64 KiB chunks are never limited by it, 1 MiB files at 64.
 IN_FLIGHT = 64 << 20
+#: HEADs handed to awscrt at once for ``verify --fast`` (it queues those beyond its
+#: :data:`CONNECTIONS`): measured at 30 ms under load, 64: 1,300/s, 256: 2,000/s, 512: 2,260/s,
+#: 1,024: 1,770/s.
+HEADS = 512
+#: The longest stored checksum kept from a reply (a CRC32 is 8 base64 characters, a composite
+#: adds ``-<parts>``); anything longer is a hostile endpoint's and cannot match anyway.
+MAX_CHECKSUM = 32
 
 
 def botocore_provider(credentials: Any) -> Any:
@@ -121,6 +130,57 @@ class BulkPut:
         finally:
             sent.result()  # never leave a request behind, whatever the read did
 
+    def stored_checksums(
+        self, keys: Iterable[str]
+    ) -> Iterator[tuple[str, tuple[int, str | None] | None]]:
+        """``(key, (size, stored CRC32 or None) or None when missing)`` for every key, in
+        completion order: a HEAD with checksum mode each, no data read, :data:`HEADS` in flight
+        (botocore's HEAD costs ~1.7 ms of CPU under the GIL, this one a fraction of it)."""
+        keys = list(keys)
+        pending = iter(keys)
+        answers: queue.SimpleQueue[tuple[str, Any, LakeError | None]] = queue.SimpleQueue()
+        for key in itertools.islice(pending, HEADS):
+            self._head(key, answers)
+        for _ in keys:
+            key, answer, error = answers.get()
+            following = next(pending, None)
+            if following is not None:
+                self._head(following, answers)
+            if error is not None:
+                raise error
+            yield key, answer
+
+    def _head(
+        self, key: str, answers: queue.SimpleQueue[tuple[str, Any, LakeError | None]]
+    ) -> None:
+        from awscrt import http, s3
+
+        request = http.HttpRequest(
+            "HEAD",
+            self.path + quote(self.prefix + key, safe="/~"),
+            http.HttpHeaders([("Host", self.host), ("x-amz-checksum-mode", "ENABLED")]),
+        )
+        found: list[tuple[str, str]] = []
+
+        def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+            found.extend(headers)
+
+        def on_done(error: Exception | None = None, **reply: Any) -> None:
+            if error is None:
+                answers.put((key, _size_and_crc(dict((k.lower(), v) for k, v in found)), None))
+            elif reply.get("status_code") == 404:
+                answers.put((key, None, None))
+            else:
+                answers.put((key, None, self._error(key, error, reply, "run the verify again")))
+
+        self.client.make_request(
+            type=s3.S3RequestType.DEFAULT,
+            operation_name="HeadObject",
+            request=request,
+            on_headers=on_headers,
+            on_done=on_done,
+        )
+
     @contextlib.contextmanager
     def _budget(self, size: int) -> Iterator[None]:
         """Hold ``size`` bytes of :data:`IN_FLIGHT` while a single PUT runs (awscrt buffers
@@ -170,12 +230,17 @@ class BulkPut:
             multipart_upload_threshold=part_size,
             max_active_connections_override=connections,
             on_done=on_done,
-            on_progress=(lambda progress_bytes, **_: progress(progress_bytes)) if progress else None,
+            on_progress=(lambda progress_bytes, **_: progress(progress_bytes))
+            if progress
+            else None,
         )
         return done
 
-    def _error(self, key: str, error: Exception, reply: dict[str, Any]) -> LakeError:
-        """One line naming the object, from the S3 error code awscrt passes on."""
+    def _error(
+        self, key: str, error: Exception, reply: dict[str, Any], again: str = "run the upload again"
+    ) -> LakeError:
+        """One line naming the object, from the S3 error code awscrt passes on; ``again`` says
+        what to do after a transient error."""
         where = f"{self.url}/{key}"
         status = reply.get("status_code")
         code = _code(reply.get("error_body"))
@@ -189,11 +254,22 @@ class BulkPut:
                 "AWS_ACCESS_KEY_ID and the bucket policy"
             )
         if status:
-            return LakeError(f"{where}: S3 error {code or status}; run the upload again")
+            return LakeError(f"{where}: S3 error {code or status}; {again}")
         return LakeError(
             f"lake {self.url}: cannot reach S3 ({getattr(error, 'name', type(error).__name__)}); "
             "check AWS_ENDPOINT_URL and the network"
         )
+
+
+def _size_and_crc(headers: dict[str, str]) -> tuple[int, str | None]:
+    """Size and stored CRC32 from a HEAD's headers, bounded and typed (a size that is no
+    number reads as -1, which no manifest records)."""
+    length = headers.get("content-length", "")
+    crc = headers.get("x-amz-checksum-crc32")
+    return (
+        int(length) if length.isdigit() and len(length) < 20 else -1,
+        crc if crc and len(crc) <= MAX_CHECKSUM else None,
+    )
 
 
 def _code(body: bytes | None) -> str:

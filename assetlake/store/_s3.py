@@ -207,6 +207,12 @@ class S3Store(Store):
         crc = meta.get("ChecksumCRC32")
         return meta["ContentLength"], crc if isinstance(crc, str) else None
 
+    def stored_checksums(
+        self, keys: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, tuple[int, str | None] | None]]:
+        """Through awscrt (obstore's HEAD returns no checksum headers), its own HEADs in flight."""
+        return self._bulk_put.stored_checksums(map(safe_key, keys))
+
     def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         self._put(key, data, crc32(data), overwrite)
 
