@@ -86,8 +86,9 @@ def child(mode: str, endpoint: str) -> dict[str, Any]:
             env=env,
             capture_output=True,
             text=True,
-            check=True,
         )
+    if done.returncode:  # the child's own error, not only its exit code
+        sys.exit(f"{mode} crawl failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
 
 
