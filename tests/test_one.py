@@ -14,8 +14,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import zarr
-from factories import ACQUIRED, make_derived_asset, make_raw_asset
+from factories import ACQUIRED, make_derived_asset, make_raw_asset, write_zarr
 from one.api import ONE
+from test_verify import tamper
 
 from assetlake.catalogue import Catalogue
 from assetlake.catalogue.publish import PREFIX, publish_catalogue
@@ -219,33 +220,34 @@ def test_a_second_publish_reads_only_new_manifests(s3_lake: str, tmp_path: Path)
 
 
 def test_the_builtin_steps_write_alf_objects_one_loads(
-    local_lake: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    lake: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from nwbfiles import RATE, nwbfile_with_series, traces
 
     from assetlake.formats import write_nwb_zarr
     from assetlake.pipelines.populate import populate
 
-    data = traces(samples=3000, channels=4)
-    data[500::700] -= 3000  # a spike on every channel every 700 samples
+    data = traces(samples=3000, channels=5)
+    data[500::700, :4] -= 3000  # a spike on channels 0-3 every 700 samples; channel 4 silent
     raw = make_raw_asset(tmp_path / "work", with_data=False)
     write_nwb_zarr(nwbfile_with_series(data), raw / "ecephys.nwb.zarr")
-    upload_folder(raw, local_lake)
+    upload_folder(raw, lake)
     for step in ("spikes", "rates"):  # in this process: this test is of ALF files, not engines
-        result = populate(step, local_lake, catalogue=tmp_path / "jobs.sqlite", workers=1)
+        result = populate(step, lake, catalogue=tmp_path / "jobs.sqlite", workers=1)
         assert [o.status for o in result.outcomes] == ["done"], result.outcomes
-    publish(local_lake, tmp_path / "catalogue.sqlite")
+    publish(lake, tmp_path / "catalogue.sqlite")
 
-    one = LakeOne(lake=local_lake, cache_dir=tmp_path / "one")
+    one = LakeOne(lake=lake, cache_dir=tmp_path / "one")
     (session,) = one.search(datasets=["spikes.times.npy", "clusters.firingRate.npy"])
     spikes = one.load_object(session, "spikes")
     assert len(spikes["times"]) == len(spikes["clusters"]) == 4 * 4
     assert sorted(set(spikes["clusters"].tolist())) == [0, 1, 2, 3]
     expected = np.array([500, 1200, 1900, 2600]) / RATE
     np.testing.assert_allclose(spikes["times"][spikes["clusters"] == 0], expected)
+    assert np.all(np.diff(spikes["times"]) >= 0), "spikes.times is in time order, as in IBL's"
     clusters = one.load_object(session, "clusters")
-    np.testing.assert_array_equal(clusters["channels"], [0, 1, 2, 3])
-    np.testing.assert_allclose(clusters["firingRate"], 4 / (3000 / RATE))
+    np.testing.assert_array_equal(clusters["channels"], [0, 1, 2, 3, 4])  # the silent one too
+    np.testing.assert_allclose(clusters["firingRate"], [4 / (3000 / RATE)] * 4 + [0])
     assert "mismatch" not in caplog.text, "ONE finds no hash to doubt"
 
     folder = one.load_dataset(session, "ecephys.nwb.zarr")  # a Zarr folder, fetched whole
@@ -289,3 +291,90 @@ def test_index_publish_writes_the_one_tables(local_lake: str, tmp_path: Path, cl
     sessions = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + SESSIONS)))
     assert sessions.column("id").to_pylist() == [session_id(store.url, folder.name)]
     assert b"date_created" in sessions.schema.metadata[b"one_metadata"]
+
+
+def _rewrite_sessions(lake: str, **values: str) -> None:
+    """A hostile steward's (or tool's) sessions table: the published one with ``values`` set."""
+    store = open_store(lake)
+    table = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + SESSIONS)))
+    frame = table.to_pandas()
+    for column, value in values.items():
+        frame[column] = value
+    sink = io.BytesIO()
+    pq.write_table(
+        type(table)
+        .from_pandas(frame, preserve_index=False)
+        .replace_schema_metadata(table.schema.metadata),
+        sink,
+    )
+    store.put(PREFIX + FOLDER + SESSIONS, sink.getvalue(), overwrite=True)
+
+
+@pytest.mark.parametrize("field", ["lab", "subject"])
+def test_a_crafted_sessions_table_cannot_write_outside_the_cache(
+    local_lake: str, tmp_path: Path, field: str
+) -> None:
+    """ONE builds a session's folder from the table's lab, subject, date and number; values that
+    lead out of the cache folder are refused before a byte is written."""
+    built = build(local_lake, tmp_path)
+    outside = tmp_path / "outside"
+    value = str(outside) if field == "lab" else "../../../../outside"
+    _rewrite_sessions(local_lake, **{field: value})
+    one = LakeOne(lake=local_lake, cache_dir=tmp_path / "deep" / "er" / "one")
+    with pytest.raises(IntegrityError, match=r"has no safe place in the cache"):
+        one.load_dataset(eid(built, built.first), "spikes.times.npy")
+    assert not outside.exists()
+    assert not any(p.is_file() for p in (tmp_path / "deep").rglob("*.npy"))
+
+
+def test_a_zarr_folder_is_cached_whole_or_not_at_all(lake: str, tmp_path: Path) -> None:
+    """A damaged chunk refuses the whole folder, and a second load does not return a part."""
+    raw = make_raw_asset(tmp_path / "work", with_data=False)
+    write_zarr(raw / "ecephys.traces.zarr", rows=400, columns=2)  # four chunks
+    upload_folder(raw, lake)
+    publish(lake, tmp_path / "catalogue.sqlite")
+    key = f"{raw.name}/ecephys.traces.zarr/2.0"
+    good = open_store(lake).get(key)
+    tamper(lake, key, good[:-1] + bytes([good[-1] ^ 0xFF]))
+    one = LakeOne(lake=lake, cache_dir=tmp_path / "one")
+    session = one.search(subject="123456")[0]
+    for _ in range(2):
+        with pytest.raises(IntegrityError, match=r"2\.0 disagrees with its manifest"):
+            one.load_dataset(session, "ecephys.traces.zarr")
+    folder = one.eid2path(session) / raw.name
+    assert not folder.exists() or not any(folder.iterdir()), "no partial folder is left"
+
+
+def test_a_crafted_previous_datasets_table_does_not_stop_a_publish(
+    s3_lake: str, tmp_path: Path
+) -> None:
+    """Rows of the previous table are reused only when their size and path are sound."""
+    import pyarrow as pa
+
+    build(s3_lake, tmp_path)
+    store = open_store(s3_lake)
+    table = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + DATASETS)))
+    rows = table.to_pylist()
+    rows[0]["rel_path"] = rows[0]["rel_path"].split("/")[0] + "/../escape.npy"
+    rows[1]["file_size"] = -1
+    schema = pa.schema(
+        [(f.name, pa.int64() if f.name == "file_size" else f.type) for f in table.schema]
+    )
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink)
+    store.put(PREFIX + FOLDER + DATASETS, sink.getvalue(), overwrite=True)
+    publish(s3_lake, tmp_path / "catalogue.sqlite")
+    after = pq.read_table(io.BytesIO(store.get(PREFIX + FOLDER + DATASETS))).to_pylist()
+    assert all(".." not in row["rel_path"].split("/") for row in after)
+    assert all(row["file_size"] >= 0 for row in after)
+
+
+def test_lakeone_without_the_one_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import assetlake.one as package
+
+    monkeypatch.delitem(sys.modules, "assetlake.one.client", raising=False)
+    monkeypatch.setitem(sys.modules, "one.api", None)  # as if ONE-api were not installed
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "assetlake\[one\]"'):
+        package.LakeOne  # noqa: B018

@@ -190,7 +190,7 @@ def test_steps_lists_every_registered_step_name_first(cli) -> None:
     names = [line.split()[0] for line in result.out.splitlines()]
     assert names == ["downsampled", "figures", "rates", "spikes", "subject-summary"]
     assert re.search(
-        r"^spikes +label=spikes  version=1.0.0  sources: modality=ecephys level=raw$",
+        r"^spikes +label=spikes  version=1.1.0  sources: modality=ecephys level=raw$",
         result.out,
         re.M,
     )

@@ -11,7 +11,14 @@ __all__ = ["LakeOne"]
 
 def __getattr__(name: str) -> Any:
     if name == "LakeOne":
-        from assetlake.one.client import LakeOne
-
+        try:
+            from assetlake.one.client import LakeOne
+        except ModuleNotFoundError as error:
+            if error.name != "one" and not (error.name or "").startswith("one."):
+                raise
+            raise ModuleNotFoundError(
+                'LakeOne needs IBL\'s ONE-api, which is not installed: pip install "assetlake[one]"',
+                name=error.name,
+            ) from None
         return LakeOne
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

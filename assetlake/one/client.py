@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -80,8 +81,7 @@ class LakeOne(One):
         check_hash: bool = True,
     ) -> Any:
         """Fetch the requested datasets that are not in the cache folder, then let ONE list them."""
-        for session, rel_path, size in self._wanted(datasets):
-            target = session.joinpath(*rel_path.split("/"))
+        for target, rel_path, size in self._wanted(datasets):
             if not target.exists() or (size and target.is_file() and target.stat().st_size != size):
                 self._fetch(rel_path, target)
         return super()._check_filesystem(
@@ -89,24 +89,30 @@ class LakeOne(One):
         )
 
     def _wanted(self, datasets: Any) -> list[tuple[Path, str, int]]:
-        """(session folder, rel_path, expected size) of each dataset record ONE asks for."""
+        """(cache path, rel_path, expected size) of each dataset record ONE asks for. The path is
+        built by ONE from table values that come from the bucket, so it must resolve inside the
+        cache folder before anything is written there."""
         if isinstance(datasets, pd.Series):
             datasets = pd.DataFrame([datasets])
         if not isinstance(datasets, pd.DataFrame):
             return []
         table = self._cache["datasets"]
+        cache = Path(self.cache_dir).resolve()
         wanted = []
         for index, row in datasets.iterrows():
             eid = index[0] if isinstance(index, tuple) else table.xs(index, level="id").index[0]
             session = self.eid2path(eid)
             rel_path = row["rel_path"]
-            if session is None or not isinstance(rel_path, str) or not safe_parts(rel_path):
+            target = None
+            if session is not None and isinstance(rel_path, str) and safe_parts(rel_path):
+                target = Path(session).joinpath(*rel_path.split("/")).resolve()
+            if target is None or not target.is_relative_to(cache) or target == cache:
                 raise IntegrityError(
-                    f"dataset {rel_path!r} of lake {self.lake} has no safe place in the cache; "
-                    "ask the lake's steward to run `assetlake index --publish` again"
+                    f"dataset {rel_path!r} of lake {self.lake} has no safe place in the cache "
+                    f"{cache}; ask the lake's steward to run `assetlake index --publish` again"
                 )
             size = row.get("file_size")
-            wanted.append((Path(session), rel_path, int(size) if pd.notna(size) else 0))
+            wanted.append((target, rel_path, int(size) if pd.notna(size) else 0))
         return wanted
 
     def _fetch(self, rel_path: str, target: Path) -> None:
@@ -123,12 +129,21 @@ class LakeOne(One):
                 f"{rel_path} is not in the manifest of asset {asset} in {self.lake}; "
                 f"run `assetlake verify {asset} --lake {self.lake}`"
             )
-        for entry in inside:
-            below = entry.path[len(inner) + 1 :]
-            if safe_parts(below):
-                file = target.joinpath(*below.split("/"))
-                file.parent.mkdir(parents=True, exist_ok=True)
-                copy_verified(self._store, asset, entry, file)
+        # The folder is filled under a temporary name and renamed once every object is checked,
+        # so a folder under its own name is always whole (a failed fetch leaves none).
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.assetlake-tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            for entry in inside:
+                below = entry.path[len(inner) + 1 :]
+                if safe_parts(below):
+                    file = partial.joinpath(*below.split("/"))
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    copy_verified(self._store, asset, entry, file)
+            partial.mkdir(exist_ok=True)
+            os.replace(partial, target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
     def _manifest(self, asset: str) -> dict[str, ManifestEntry]:
         if asset not in self._manifests:
@@ -208,7 +223,8 @@ def _readable(data: bytes) -> bool:
 
 
 def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".assetlake-tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    # Not ``*.pqt``: ONE loads every such file in its folder, a half-written one included.
+    tmp = path.with_name(f".{path.name}.assetlake-tmp-{uuid.uuid4().hex[:8]}")
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)

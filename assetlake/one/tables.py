@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -146,7 +146,9 @@ def _lab(record: Record) -> str:
 
 
 def _subject(record: Record) -> str:
-    return _NOT_SUBJECT.sub("_", record.subject_id or "")[:64]
+    """One path part ONE accepts; dots alone (``.``, ``..``) would name another folder."""
+    subject = _NOT_SUBJECT.sub("_", record.subject_id or "")[:64]
+    return "_" * len(subject) if not subject.strip(".") else subject
 
 
 def write_tables(
@@ -204,17 +206,24 @@ def _previous(store: Store, key: str) -> dict[str, list[Dataset]]:
     except (pa.ArrowException, ValueError, KeyError):
         return {}
     known: dict[str, list[Dataset]] = {}
-    for row in _typed(rows):
-        known.setdefault(row.rel_path.split("/", 1)[0], []).append(row)
-    return known
-
-
-def _typed(rows: list[dict[str, Any]]) -> Iterator[Dataset]:
+    unsound: set[str] = set()
     for row in rows:
         path, size, sha256 = row.get("rel_path"), row.get("file_size"), row.get("sha256")
-        if isinstance(path, str) and "/" in path and isinstance(size, int):
+        if not isinstance(path, str) or "/" not in path:
+            continue  # no asset to charge it to: it is simply not carried over
+        asset = path.split("/", 1)[0]
+        if safe_parts(path) and _bounded(size):
             digest = sha256 if isinstance(sha256, str) and _SHA256.fullmatch(sha256) else None
-            yield Dataset(path, size, digest)
+            known.setdefault(asset, []).append(Dataset(path, size, digest))
+        else:
+            unsound.add(asset)
+    # An asset with any unsound row is read again from its manifest.
+    return {asset: rows for asset, rows in known.items() if asset not in unsound}
+
+
+def _bounded(size: Any) -> bool:
+    """A file size the ``file_size`` column (uint64) and ONE's pandas (int64) can both hold."""
+    return isinstance(size, int) and not isinstance(size, bool) and 0 <= size < 2**63
 
 
 def _metadata() -> dict[bytes, bytes]:
@@ -255,9 +264,9 @@ def _datasets_table(rows: list[dict[str, Any]]) -> Any:
             ("id", pa.string()),
             ("rel_path", pa.string()),
             ("file_size", pa.uint64()),
-            # pandas reads a null string as NaN, which ONE takes for an MD5 to check: a column
-            # with no MD5 at all is written as nulls, which read as None.
-            ("hash", pa.string() if any(row["hash"] for row in rows) else pa.null()),
+            # pandas reads a null string as NaN, which ONE takes for an MD5 to check; manifests
+            # hold no MD5, so the column is all nulls, which read as None.
+            ("hash", pa.null()),
             ("exists", pa.bool_()),
             ("qc", qc),
             ("default_revision", pa.bool_()),

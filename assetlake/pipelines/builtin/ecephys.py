@@ -48,20 +48,30 @@ def detect(traces: Any, rate: float, parameters: SpikeParameters) -> tuple[dict[
 
 @step(
     label="spikes",
-    version="1.0.0",
+    version="1.1.0",
     sources={"modality": "ecephys", "level": "raw"},
     parameters=SpikeParameters,
 )
 def spikes(job: JobContext) -> dict[str, Any]:
     """Spike detection: negative threshold crossings of the NWB-Zarr ElectricalSeries."""
+    import numpy as np
+
     with job.read_nwb(job.source) as io:
         series = io.read().acquisition["ElectricalSeries"]
         found, summary = detect(series.data[:], float(series.rate), job.parameters)
-    job.output.write_array("spikes.zarr", "times", found["time"], attrs={"unit": "s"})
-    job.output.write_array("spikes.zarr", "channels", found["channel"].astype("int16"))
+    # In time order, as IBL's spikes object is (1.1.0; 1.0.0 was ordered by channel).
+    order = np.argsort(found["time"], kind="stable")
+    times, channels = found["time"][order], found["channel"][order]
+    job.output.write_array("spikes.zarr", "times", times, attrs={"unit": "s"})
+    job.output.write_array(
+        "spikes.zarr",
+        "channels",
+        channels.astype("int16"),
+        attrs={"probe_channels": summary["channels"]},
+    )
     job.output.write_array("spikes.zarr", "duration", [summary["seconds"]], attrs={"unit": "s"})
     # The same spikes as ALF files, for ONE's load_object: each channel's crossings are a cluster.
-    write_object(job.output, "spikes", {"times": found["time"], "clusters": found["channel"]})
+    write_object(job.output, "spikes", {"times": times, "clusters": channels})
     return summary
 
 
@@ -71,18 +81,21 @@ class RateParameters(BaseModel):
 
 @step(
     label="rates",
-    version="1.0.0",
+    version="1.1.0",
     sources={"level": "derived", "label": "spikes"},
     parameters=RateParameters,
 )
 def rates(job: JobContext) -> dict[str, Any]:
-    """Firing rates: spikes per second of each channel, from a spikes output."""
+    """Firing rates: spikes per second of each channel of the probe (1.1.0: silent channels at
+    the end are counted too, when the spikes output records the probe's channel count)."""
     import numpy as np
 
     group = job.open_zarr(job.source, "spikes.zarr")
     channels = np.asarray(group["channels"][:], dtype="int64")
     seconds = float(group["duration"][0])
-    count = int(channels.max()) + 1 if channels.size else 0
+    spiking = int(channels.max()) + 1 if channels.size else 0
+    probe = group["channels"].attrs.get("probe_channels")
+    count = max(spiking, probe) if isinstance(probe, int) and 0 < probe <= 65_536 else spiking
     rate = np.bincount(channels, minlength=count) / seconds
     job.output.write_array("rates.zarr", "rate_hz", rate.astype("float32"), attrs={"unit": "Hz"})
     write_object(job.output, "clusters", {"firingRate": rate, "channels": np.arange(count)})
