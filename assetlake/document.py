@@ -86,7 +86,7 @@ def read_document(
             f"must hold a JSON object, not {type(document).__name__}; wrap the fields in {{...}}",
             document if not isinstance(document, list | dict) else None,
         )
-    return _too_deep(filename) if _too_deep_at(document) else document
+    return _too_deep(filename) if nests_too_deep(document) else document
 
 
 def too_big(filename: str, size: int, max_bytes: int = MAX_BYTES) -> Problem:
@@ -170,9 +170,11 @@ def _float(text: str) -> float:
     return value
 
 
-def _too_deep_at(document: dict[str, Any]) -> bool:
+def nests_too_deep(value: Any) -> bool:
     """Whether containers nest beyond MAX_DEPTH; one level at a time, so no recursion."""
-    level: list[Any] = [document]
+    if type(value) is not dict and type(value) is not list:
+        return False
+    level: list[Any] = [value]
     for _ in range(MAX_DEPTH):
         level = [
             child

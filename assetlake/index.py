@@ -32,7 +32,7 @@ from assetlake.digest import is_digest
 from assetlake.document import MAX_BYTES as MAX_METADATA_BYTES
 from assetlake.document import read_document, too_big
 from assetlake.naming import is_asset_name, parse_name
-from assetlake.problems import Problem, has_errors
+from assetlake.problems import Problem, Severity, has_errors
 from assetlake.schema.fields import MAX_TEXT, record_fields
 from assetlake.store import Store, open_store
 
@@ -135,6 +135,9 @@ def _settle(url: str, max_bytes: int, name: str, data: bytes | None) -> Record |
     summary = document["assetlake"]
     sidecars = sidecars_of(document)
     problems = _validate(name, sidecars)
+    size = _count(summary.get("size"), "assetlake.size", problems)
+    objects = _count(summary.get("objects"), "assetlake.objects", problems)
+    contents = _contents(summary.get("contents"), problems)
     return _record(
         url,
         name,
@@ -142,11 +145,24 @@ def _settle(url: str, max_bytes: int, name: str, data: bytes | None) -> Record |
         document,
         status=VALID if not has_errors(problems) else INVALID,
         problems=problems,
-        size=_int(summary.get("size")),
-        objects=_int(summary.get("objects")),
-        contents=_contents(summary.get("contents")),
+        size=size,
+        objects=objects,
+        contents=contents,
         digest=summary["digest"] if is_digest(summary.get("digest")) else None,
     )
+
+
+def commit_problems(url: str, name: str, data: bytes) -> list[Problem]:
+    """Every error the crawl would record for a committed ``data`` (a ``metadata.nd.json``):
+    the uploader asks before writing, so it never commits what the catalogue calls invalid."""
+    settled = _settle(url, MAX_METADATA_BYTES, name, data)
+    if isinstance(settled, _Pending):
+        return settled.problems or [Problem(COMMIT, "", "has no assetlake summary")]
+    record = prepare(settled).record
+    if record.status is not INVALID:
+        return []
+    found = [Problem.from_dict(p) for p in record.problems]
+    return [p for p in found if p.severity is Severity.ERROR] or found
 
 
 def _settle_all(
@@ -273,7 +289,7 @@ def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:
         return [Problem("", "", f"could not be validated: {type(error).__name__}: {error}")]
 
 
-def _contents(value: Any) -> list[dict[str, Any]]:
+def _contents(value: Any, problems: list[Problem]) -> list[dict[str, Any]]:
     """A commit summary's contents, typed as ``summarise_contents`` writes them; others dropped."""
     if not isinstance(value, list):
         return []
@@ -281,17 +297,32 @@ def _contents(value: Any) -> list[dict[str, Any]]:
         {
             "path": entry["path"][:MAX_TEXT],
             "format": str(entry.get("format"))[:MAX_TEXT],
-            "size": _int(entry.get("size")),
-            "objects": _int(entry.get("objects")),
+            "size": _count(entry.get("size"), f"assetlake.contents[{i}].size", problems),
+            "objects": _count(entry.get("objects"), f"assetlake.contents[{i}].objects", problems),
         }
-        for entry in value
+        for i, entry in enumerate(value)
         if isinstance(entry, dict) and isinstance(entry.get("path"), str)
     ]
 
 
-def _int(value: Any) -> int:
-    """A count or size from a summary: a non-negative int (the reader bounded it to int64)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+def _count(value: Any, path: str, problems: list[Problem]) -> int:
+    """A count or size from a summary: a non-negative int (the reader bounded it to int64).
+    Anything else is stored as 0 with a problem, which makes the record invalid; a missing
+    value (an older summary) is 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if value is not None:
+        shown = repr(value)
+        problems.append(
+            Problem(
+                COMMIT,
+                path,
+                "is not a whole number of at least 0; stored as 0: the asset's summary was not "
+                "written by assetlake's uploader",
+                shown[:60] + ("..." if len(shown) > 60 else ""),
+            )
+        )
+    return 0
 
 
 def _record(

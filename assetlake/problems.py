@@ -31,6 +31,11 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Problem:
+        """The inverse of :meth:`to_dict` (for problems assetlake wrote, not ones from a bucket)."""
+        return cls(**{**data, "severity": Severity(data.get("severity", Severity.ERROR))})
+
 
 def has_errors(problems: list[Problem]) -> bool:
     return any(p.severity == Severity.ERROR for p in problems)

@@ -158,9 +158,12 @@ def upload_folder(
     store = lake if isinstance(lake, Store) else open_store(lake)
     store.check()
     if dry_run:
-        return _result(_plan(store, name, sidecars, files), dry_run=True)
+        plan = _plan(store, name, sidecars, files)
+        _check_indexable(store.url, plan, sidecars)
+        return _result(plan, dry_run=True)
     with _one_per_process(store.url, str(name)):
         plan = _plan(store, name, sidecars, files)
+        _check_indexable(store.url, plan, sidecars)
         claim, took_over = _claim(store, plan)
         cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
         start = Progress(plan.name, 0, plan.upload_bytes, 0, len(plan.upload))
@@ -518,6 +521,32 @@ def _put_same(store: Store, key: str, data: bytes, plan: Plan) -> None:
             ) from None
 
 
+def _check_indexable(lake_url: str, plan: Plan, sidecars: dict[str, Any]) -> None:
+    """Refuse, before anything is written, an asset the catalogue would call invalid (a
+    consolidated document over the size limit, a value no catalogue field holds): the crawl's
+    own reader judges the document this upload would commit, so writer and reader never differ."""
+    from assetlake.index import commit_problems
+
+    unknown = "0" * 64  # the manifest's hash and the digest are not known yet; same length
+    digest = f"{unknown}-{len(plan.files) + 1}--{sum(f.size for f in plan.files)}"
+    data = _commit_bytes(plan, sidecars, unknown, digest)
+    problems = commit_problems(lake_url, str(plan.name), data)
+    if problems:
+        raise MetadataError(
+            f"asset {plan.name} would be catalogued invalid ({len(problems)} problem(s)); fix "
+            "them and upload again (nothing was written)",
+            problems,
+        )
+
+
+def _commit_bytes(plan: Plan, sidecars: dict[str, Any], manifest_sha256: str, digest: str) -> bytes:
+    """The ``metadata.nd.json`` this upload commits, as bytes."""
+    sizes = {f.path: f.size for f in plan.files}
+    moment = datetime.now(UTC).isoformat(timespec="seconds")
+    document = consolidate(plan.name, plan.url, moment, sidecars, manifest_sha256, sizes, digest)
+    return json.dumps(document, indent=1).encode() + b"\n"
+
+
 def _entry(local: LocalFile, found: FileChecksums) -> ManifestEntry:
     return ManifestEntry(
         local.path, local.size, found.sha256, found.crc32, found.part_size, found.crc32_composite
@@ -528,10 +557,7 @@ def _commit(
     store: Store, plan: Plan, sidecars: dict[str, Any], manifest_sha256: str, digest: str
 ) -> None:
     """Write the consolidated document create-only: the one step that makes the asset visible."""
-    sizes = {f.path: f.size for f in plan.files}
-    moment = datetime.now(UTC).isoformat(timespec="seconds")
-    document = consolidate(plan.name, plan.url, moment, sidecars, manifest_sha256, sizes, digest)
-    data = json.dumps(document, indent=1).encode() + b"\n"
+    data = _commit_bytes(plan, sidecars, manifest_sha256, digest)
     try:
         store.put(f"{plan.name}/{COMMIT}", data)
     except ObjectExistsError:

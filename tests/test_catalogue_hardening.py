@@ -19,6 +19,7 @@ from test_index import DERIVED, RAW, commit, sample_sidecars
 from assetlake.catalogue import Catalogue, Status, flatten_text
 from assetlake.catalogue.db import INDEXES
 from assetlake.catalogue.publish import ASSETS, FILES, ensure_catalogue, publish_catalogue
+from assetlake.document import MAX_DEPTH
 from assetlake.errors import CatalogueBusyError, LakeError, QueryError
 from assetlake.index import index_lake
 from assetlake.store import Store, open_store
@@ -79,6 +80,50 @@ def test_crafted_values_are_stored_bounded_and_invalid(tmp_path: Path, local_lak
     ]
     assets = pq.read_table(Path(local_lake) / ASSETS).to_pylist()
     assert {row["name"]: row["size"] for row in assets} == {RAW_A: 0, RAW_B: 0, RAW_C: 0}
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 500, 990, 5000])
+@pytest.mark.parametrize("field", ["metadata", "contents", "schema_versions"])
+def test_a_container_nested_deeper_than_the_reader_allows_is_dropped(
+    tmp_path: Path, local_lake: str, cli: Any, field: str, depth: int
+) -> None:
+    """At any depth past the reader's bound, not only past Python's recursion limit: stored
+    empty with its problem, and get, show and publish still work."""
+    value = {"deep": nested(depth)} if field != "contents" else [{"path": "x", "d": nested(depth)}]
+    with Catalogue(tmp_path / "c.sqlite") as cat:
+        good = record(RAW_B, level="raw", status="valid")
+        assert cat.upsert([record(RAW_A, level="raw", **{field: value}), good]) == 2
+        stored = cat.get(RAW_A)
+        assert getattr(stored, field) in ({}, []) and stored.status == Status.INVALID
+        assert [p["path"] for p in stored.problems] == [field]
+        assert cat.get(RAW_B).status == Status.VALID
+        assert publish_catalogue(cat, local_lake).assets == 2
+    shown = cli("show", RAW_A, "--catalogue", tmp_path / "c.sqlite")
+    assert shown.code == 0 and f"nests more than {MAX_DEPTH} deep" in shown.out
+
+
+def test_a_reader_that_waits_out_a_long_write_is_told_to_wait_not_to_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    import sqlite3
+
+    import assetlake.catalogue.db as db
+
+    path = tmp_path / "c.sqlite"
+    with Catalogue(path) as cat:
+        cat.upsert(sample())
+    monkeypatch.setattr(db, "_BUSY_SECONDS", 0.2)
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN EXCLUSIVE")  # as a long write does once its cache spills
+        with pytest.raises(CatalogueBusyError, match=r"is being written by another process"):
+            Catalogue(path, readonly=True)
+        found = cli("find", "--catalogue", path)
+        assert found.code != 0 and "try again when" in found.err and "delete" not in found.err
+    finally:
+        writer.close()
+    with Catalogue(path, readonly=True) as cat:
+        assert len(cat.find()) == len(sample()), "the file is sound"
 
 
 def test_find_after_the_calendar_edge_is_one_line(tmp_path: Path, cli: Any) -> None:

@@ -13,6 +13,7 @@ from factories import make_raw_asset
 from test_index import commit, put_files, sample_sidecars
 
 from assetlake.catalogue import Catalogue
+from assetlake.catalogue.publish import publish_catalogue
 from assetlake.document import (
     MAX_BYTES,
     MAX_DEPTH,
@@ -168,7 +169,7 @@ def test_crafted_foreign_assets_become_invalid_records_and_never_stop_the_crawl(
 
 
 def test_a_commit_summary_out_of_bounds_is_typed_before_the_catalogue(
-    lake: str, catalogue: Catalogue
+    lake: str, catalogue: Catalogue, cli: Any
 ) -> None:
     store = open_store(lake)
     document = commit(store, GOOD, sample_sidecars(GOOD))
@@ -183,6 +184,16 @@ def test_a_commit_summary_out_of_bounds_is_typed_before_the_catalogue(
     record = catalogue.get(bad)
     assert (record.size, record.objects) == (0, 0)
     assert record.contents == [{"path": "x", "format": "None", "size": 0, "objects": 0}]
+    assert record.status == "invalid"
+    assert {p["path"] for p in record.problems} >= {
+        "assetlake.size",
+        "assetlake.objects",
+        "assetlake.contents[0].size",
+    }
+    assert catalogue.get(GOOD).status == "valid", "one bad asset hides no other"
+    shown = cli("show", bad, "--catalogue", catalogue.path)
+    assert shown.code == 0 and "assetlake.size" in shown.out
+    publish_catalogue(catalogue, lake)
 
 
 # -- the writer enforces the reader's limits -------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import zlib
@@ -283,3 +284,44 @@ def test_the_library_reports_progress_to_a_callback_and_never_draws(
     )
     assert last.bytes_done == last.bytes_total == result.bytes_uploaded
     assert [r.bytes_done for r in reports] == sorted(r.bytes_done for r in reports)
+
+
+def _long_project(folder: Path) -> None:
+    path = folder / "data_description.json"
+    document = json.loads(path.read_text())
+    document["project_name"] = "p" * 5000
+    path.write_text(json.dumps(document))
+
+
+def _big_together(folder: Path) -> None:
+    """Each sidecar under the 16 MiB limit, the consolidated document over it."""
+    for path in folder.glob("*.json"):
+        document = json.loads(path.read_text())
+        document["notes"] = "n" * (4 << 20)
+        path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (_long_project, r"project_name: is 5000 characters, over the 1024 a catalogue field"),
+        (_big_together, r"metadata\.nd\.json: \d+ bytes is over the 16777216-byte limit"),
+    ],
+    ids=["field-over-its-bound", "consolidated-over-the-limit"],
+)
+def test_upload_refuses_what_the_catalogue_would_call_invalid(
+    lake: str, tmp_path: Path, spoil: Any, message: str, cli: Any
+) -> None:
+    """The writer enforces every limit the reader has: what validates file by file but would be
+    catalogued invalid is refused before anything is written (dry run too)."""
+    folder = make_raw_asset(tmp_path / "work", with_data=False)
+    spoil(folder)
+    for dry_run in (True, False):
+        with pytest.raises(MetadataError, match=r"would be catalogued invalid") as refused:
+            upload_folder(folder, lake, dry_run=dry_run)
+        assert re.search(message, str(refused.value.problems[0]))
+    assert listing(open_store(lake)) == {}
+    result = cli("upload", folder, "--lake", lake)
+    assert result.code != 0 and "would be catalogued invalid" in result.err
+    assert re.search(message, result.err), "each problem is shown"
+    assert "Traceback" not in result.err and listing(open_store(lake)) == {}

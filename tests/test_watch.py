@@ -543,6 +543,24 @@ def test_index_makes_the_session_findable_on_another_machine(
     assert name in found.out
 
 
+def test_a_catalogue_held_by_another_writer_never_fails_a_committed_session(
+    cli, local_lake: str, rig: tuple[Path, Path]
+) -> None:
+    """A user's `assetlake index` holding the catalogue makes the agent's index step report,
+    not move a committed, verified session to failed/."""
+    from assetlake.catalogue import Catalogue, default_catalogue_path
+
+    drop, staging = rig
+    name = drop_folder(drop, staging)
+    with Catalogue(default_catalogue_path(open_store(local_lake).url)):  # the other writer
+        result = cli("watch", drop, "--lake", local_lake, "--once", "--settle", "0", "--index")
+    assert result.code == 0, result.out + result.err
+    (line,) = [x for x in result.out.splitlines() if x.split()[1] == "indexed"]
+    assert "index failed" in line and "run 'assetlake index' by hand" in line
+    assert name in open_store(local_lake).list_dirs()
+    assert not (drop / "failed").exists() or not any((drop / "failed").iterdir())
+
+
 def test_a_source_changed_after_upload_is_never_deleted(
     local_lake: str, rig: tuple[Path, Path]
 ) -> None:

@@ -281,6 +281,12 @@ class Catalogue:
         return version, self.meta("fields")
 
     def _unreadable(self, error: sqlite3.DatabaseError) -> CatalogueError:
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            # A long write (a first index) holds the file; the file itself is sound.
+            return CatalogueBusyError(
+                f"catalogue {self.path} is being written by another process and stayed locked "
+                f"for {_BUSY_SECONDS:.0f} s; try again when that 'assetlake index' has finished"
+            )
         return CatalogueError(
             f"catalogue {self.path} cannot be read ({error}); delete it and run 'assetlake index'"
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assetlake.catalogue.record import Record, Status
-from assetlake.document import INT64_MAX, INT64_MIN
+from assetlake.document import INT64_MAX, INT64_MIN, MAX_DEPTH, nests_too_deep
 from assetlake.problems import Problem
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -145,8 +145,13 @@ class Schema:
                 problems.append(
                     problem(f.name, f"is not a {type(empty).__name__}; stored empty", value)
                 )
+            elif f.name in self.empty and nests_too_deep(value):
+                changes[f.name] = self.empty[f.name]()
+                problems.append(
+                    problem(f.name, f"nests more than {MAX_DEPTH} deep; stored empty", "…")
+                )
         if problems:
-            changes["problems"] = [*record.problems, *problems]
+            changes["problems"] = [*changes.get("problems", record.problems), *problems]
             changes["status"] = Status.INVALID
         return dataclasses.replace(record, **changes) if changes else record
 

@@ -406,16 +406,16 @@ class Agent:
         from assetlake.catalogue.publish import publish_catalogue
         from assetlake.index import index_lake
 
-        catalogue = Catalogue(default_catalogue_path(self.store.url))
+        # The session is committed and verified whatever happens here: a catalogue another
+        # process is writing (a user's `assetlake index`) or a failed crawl is reported, never
+        # taken for a failed session.
         try:
-            stats = index_lake(self.store, catalogue)
-            detail = stats.line()
-            if self.store.head(PUBLISHED) is not None:
-                detail += "; " + publish_catalogue(catalogue, self.store).line()
+            with Catalogue(default_catalogue_path(self.store.url)) as catalogue:
+                detail = index_lake(self.store, catalogue).line()
+                if self.store.head(PUBLISHED) is not None:
+                    detail += "; " + publish_catalogue(catalogue, self.store).line()
         except AssetLakeError as error:
             detail = f"index failed ({error}); run 'assetlake index' by hand"
-        finally:
-            catalogue.close()
         self.emit(Event("indexed", key, name, detail))
 
     def _fail(self, source: Path, kind: str, name: str | None, reason: str, code: int) -> None:
