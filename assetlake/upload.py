@@ -153,8 +153,10 @@ def upload_folder(
         )
     if not folder.is_dir():
         raise UsageError(f"asset folder {folder}: not a folder; give the path of an asset folder")
-    name, sidecars = _validated(folder)
+    # Scanned first: each file's size and mtime from here on are checked up to its upload, so a
+    # sidecar edited after it was validated is caught as a changed file.
     files = scan_folder(folder)
+    name, sidecars = _validated(folder)
     store = lake if isinstance(lake, Store) else open_store(lake)
     store.check()
     if dry_run:
@@ -394,12 +396,8 @@ def _claim(store: Store, plan: Plan) -> tuple[Claim, Claim | None]:
     mine = Claim.new(plan.name, plan.fingerprint, _user())
     data = mine.to_bytes()
     if plan.stale_claim is None:
-        try:
-            store.put(key, data)
-        except ObjectExistsError:
-            stored = store.get(key) or b""
-            if stored != data:  # else: our own write, whose response was lost
-                raise _held(plan, Claim.from_bytes(stored)) from None
+        if not store.put_once(key, data):
+            raise _held(plan, Claim.from_bytes(store.get(key) or b""))
         return mine, None
     if not store.swap(key, plan.stale_claim, data):
         raise _held(plan, Claim.from_bytes(store.get(key) or b""))
@@ -511,14 +509,11 @@ def _differs(plan: Plan, path: str) -> ConflictError:
 
 def _put_same(store: Store, key: str, data: bytes, plan: Plan) -> None:
     """Create-only write that accepts an identical object already there (resume or twin upload)."""
-    try:
-        store.put(key, data)
-    except ObjectExistsError:
-        if store.get(key) != data:
-            raise ConflictError(
-                f"object {store.url}/{key} already exists with different content; another upload "
-                f"of {plan.name} differs from this folder: upload this folder under another name"
-            ) from None
+    if not store.put_once(key, data):
+        raise ConflictError(
+            f"object {store.url}/{key} already exists with different content; another upload "
+            f"of {plan.name} differs from this folder: upload this folder under another name"
+        )
 
 
 def _check_indexable(lake_url: str, plan: Plan, sidecars: dict[str, Any]) -> None:
@@ -558,15 +553,11 @@ def _commit(
 ) -> None:
     """Write the consolidated document create-only: the one step that makes the asset visible."""
     data = _commit_bytes(plan, sidecars, manifest_sha256, digest)
-    try:
-        store.put(f"{plan.name}/{COMMIT}", data)
-    except ObjectExistsError:
-        if store.get(f"{plan.name}/{COMMIT}") == data:
-            return  # our own write, whose response was lost
+    if not store.put_once(f"{plan.name}/{COMMIT}", data):
         raise AssetExistsError(
             f"asset {plan.name} was committed to {store.url} by another upload while this one ran; "
             "assets are immutable, so there is nothing more to do (check it with 'assetlake verify')"
-        ) from None
+        )
 
 
 def _result(plan: Plan, *, dry_run: bool) -> UploadResult:

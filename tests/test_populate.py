@@ -16,7 +16,7 @@ from assetlake.index import index_lake
 from assetlake.naming import parse_name
 from assetlake.pipelines.claims import list_jobs
 from assetlake.pipelines.populate import populate
-from assetlake.store import JOBS_PREFIX, open_store
+from assetlake.store import JOBS_PREFIX, Store, open_store
 from assetlake.upload import upload_folder
 
 pytestmark = pytest.mark.usefixtures("own_cache")
@@ -226,6 +226,9 @@ class Counted:
 
     def __init__(self, store) -> None:
         self.store, self.calls = store, []
+
+    def put_once(self, key: str, data: bytes) -> bool:  # its requests counted one by one
+        return Store.put_once(self, key, data)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str):
         method = getattr(self.store, name)

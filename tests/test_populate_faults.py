@@ -137,6 +137,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def test_a_lost_answer_to_a_job_claim_is_not_taken_for_another_worker(
+    s3_lake: str, proxy: object, tmp_path: Path
+) -> None:
+    """The claim was stored but its response dropped: botocore's retry meets the job's own
+    claim (412), which must count as claimed by this worker, so the job runs now, once."""
+    from faults import key_endswith
+
+    from assetlake.pipelines.populate import populate
+
+    commit_sessions(s3_lake, tmp_path, ["100001"])
+    rule = proxy.add(key_endswith("/attempt-0001.json"), "drop")  # type: ignore[attr-defined]
+    result = populate("pipeline_steps:copy", s3_lake, workers=1, catalogue=tmp_path / "c.sqlite")
+    assert rule.hits == 1, "the claim's answer was never dropped"
+    assert [o.status for o in result.outcomes] == ["done"], result.outcomes
+    assert len(outputs(s3_lake, "copy")) == 1
+    (job,) = list_jobs(open_store(s3_lake))
+    assert (job.status, job.attempts) == ("done", 1)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -178,22 +178,14 @@ def claim(store: Store, job: Job, *, lease: float, retry_failed: bool) -> Decisi
     first attempt is written straight away, one request, since the create-only write alone
     decides a race. Only when attempt 1 exists are the job's records read, to decide whether its
     lease expired or it failed and may be claimed as the next attempt."""
-    try:
-        store.put(attempt_key(job.step, job.key, 1), _claim_document(job, 1, lease))
-    except ObjectExistsError:
-        pass
-    else:
+    if store.put_once(attempt_key(job.step, job.key, 1), _claim_document(job, 1, lease)):
         # No attempt existed, so no worker can have written a done marker: nothing to check.
         return Decision(True, 1)
     decision = decide(read_state(store, job.step, job.key), retry_failed=retry_failed)
     if not decision.claim:
         return decision
-    try:
-        store.put(
-            attempt_key(job.step, job.key, decision.attempt),
-            _claim_document(job, decision.attempt, lease),
-        )
-    except ObjectExistsError:
+    key = attempt_key(job.step, job.key, decision.attempt)
+    if not store.put_once(key, _claim_document(job, decision.attempt, lease)):
         return Decision(False, reason="claimed by another worker at the same moment")
     if store.head(job_prefix(job.step, job.key) + DONE) is not None:
         return Decision(False, reason="done by another worker meanwhile")

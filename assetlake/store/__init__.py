@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import unquote
 
 from assetlake.asset import CLAIM, COMMIT
-from assetlake.errors import LakeError, UsageError
+from assetlake.errors import LakeError, ObjectExistsError, UsageError
 
 if TYPE_CHECKING:
     from assetlake.checksums import FileChecksums
@@ -72,6 +72,16 @@ class Store(ABC):
     @abstractmethod
     def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         """Write bytes create-only; raise ObjectExistsError if the key exists."""
+
+    def put_once(self, key: str, data: bytes) -> bool:
+        """Write bytes create-only; whether the stored object now holds exactly them. An equal
+        object already there counts as written: it is this write's own when its answer was lost
+        and the client's retry met it (the bytes of a claim or commit are unique to one write)."""
+        try:
+            self.put(key, data)
+        except ObjectExistsError:
+            return self.get(key) == data
+        return True
 
     @abstractmethod
     def put_file(
