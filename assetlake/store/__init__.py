@@ -35,6 +35,9 @@ BLOCK = 8 << 20
 #: CPU each); larger ones are streamed in :data:`BLOCK` reads. The bulk path keeps at most 256
 #: answers in flight or waiting, so at most 128 MiB of bodies are held at once.
 SMALL = 512 << 10
+#: S3's limit on a key's length: the uploader checks it before anything is written, and a local
+#: lake lists no deeper, so no backend holds an object the other could not.
+MAX_KEY_BYTES = 1024
 
 ProgressCallback = Callable[[int], None]
 #: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
@@ -83,7 +86,8 @@ class Store(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix`` (recursive)."""
+        """Every object whose key starts with ``prefix`` (recursive); raises
+        :class:`~assetlake.errors.TooDeepError` for a folder nested beyond any key's length."""
 
     @abstractmethod
     def list_dirs(self, prefix: str = "") -> list[str]:
