@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +34,7 @@ from assetlake.errors import TooDeepError
 from assetlake.naming import is_asset_name, parse_name
 from assetlake.problems import Problem, has_errors
 from assetlake.schema.fields import MAX_TEXT, record_fields
-from assetlake.store import ObjectInfo, Store, open_store
+from assetlake.store import ObjectInfo, Pool, Store, open_store
 
 #: Records are written to the catalogue in batches, so memory stays flat however big the lake.
 BATCH = 500
@@ -206,7 +205,7 @@ class _Crawler:
 
     def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
         """List each folder (one request), then GET the sidecars of the foreign ones at once."""
-        with ThreadPoolExecutor(self.workers) as pool:
+        with Pool(self.workers) as pool:  # Ctrl-C never waits for a held listing
             listings = pool.map(lambda p: _listing(self.store, p), pending)
             for item, listing in zip(pending, listings, strict=True):
                 start = len(item.name) + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from assetlake.asset import CLAIM, COMMIT
 from assetlake.errors import LakeError, UsageError
+from assetlake.store._pool import Pool
 
 if TYPE_CHECKING:
     from assetlake.checksums import FileChecksums
@@ -287,9 +288,10 @@ def normalise_lake_url(url: str) -> str:
 def _bounded(
     call: Callable[[str], T], keys: Iterable[str], workers: int
 ) -> Iterator[tuple[str, T]]:
-    """``call`` on each key in a thread pool, at most ``2 * workers`` submitted ahead; leaving
-    early (an interrupt, a failure) cancels what has not started and waits for nothing."""
-    pool = ThreadPoolExecutor(workers)
+    """``call`` on each key in a :class:`Pool`, at most ``2 * workers`` submitted ahead; leaving
+    early (an interrupt, a failure) cancels what has not started and waits for nothing, not even
+    at the process's exit."""
+    pool = Pool(workers)
     try:
         pending: dict[Future[T], str] = {}
         for key in keys:
@@ -301,7 +303,7 @@ def _bounded(
         for future in as_completed(list(pending)):
             yield pending.pop(future), future.result()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown()
 
 
 def sha256_file(path: Path) -> str:
