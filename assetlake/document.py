@@ -6,7 +6,10 @@ keys, no ``NaN``/``Infinity``, nesting at most :data:`MAX_DEPTH` deep, every int
 int64. Code downstream (pydantic, SQLite, Parquet, recursion of any kind) can then trust the
 shape. The same limits are what the writer enforces (``assetlake validate`` and ``upload`` read
 sidecars through this reader), so the lake never accepts what the catalogue would refuse.
-:func:`control_characters` is the extra rule of strict (upload-time) validation.
+:func:`read_json` is the same reader for JSON that need not be an object (a published
+catalogue's JSON columns, a search cursor).
+:func:`control_characters` is the extra rule of strict (upload-time) validation: it refuses the
+:data:`UNSAFE` characters, the same set every human-readable output escapes.
 :func:`detect_shape` says which schema family wrote a sidecar.
 """
 
@@ -26,9 +29,12 @@ MAX_BYTES = 16 << 20
 MAX_DEPTH = 64
 #: The whole numbers a 64-bit column (SQLite INTEGER, Parquet int64) holds.
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-#: C0 controls (except tab and newline), DEL and C1 controls: never legitimate in metadata text,
-#: and the raw material of terminal escape sequences. ``\r`` is included: it can forge lines.
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The characters no metadata text may hold and no output shows as they are: C0 controls (except
+#: tab and newline; ``\r`` can forge lines), DEL and C1 controls (the raw material of terminal
+#: escape sequences), and the invisible ones that reorder or break lines (bidi marks, embeddings,
+#: overrides and isolates; line and paragraph separators).
+UNSAFE_CHARACTERS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+UNSAFE = re.compile(f"[{UNSAFE_CHARACTERS}]")
 
 
 class Shape(StrEnum):
@@ -47,6 +53,20 @@ def read_document(
     filename: str, data: bytes | str, *, max_bytes: int = MAX_BYTES
 ) -> dict[str, Any] | Problem:
     """The JSON object in ``data``, bounded and typed, or the one error Problem saying why not."""
+    document = read_json(filename, data, max_bytes=max_bytes)
+    if isinstance(document, Problem | dict):
+        return document
+    return Problem(
+        filename,
+        "",
+        f"must hold a JSON object, not {type(document).__name__}; wrap the fields in {{...}}",
+        document if not isinstance(document, list) else None,
+    )
+
+
+def read_json(filename: str, data: bytes | str, *, max_bytes: int = MAX_BYTES) -> Any:
+    """The JSON value in ``data``, bounded and typed as :func:`read_document` bounds an object,
+    or the one error Problem saying why not."""
     if len(data) > max_bytes:
         return too_big(filename, len(data), max_bytes)
     if isinstance(data, bytes):
@@ -79,13 +99,6 @@ def read_document(
         return _too_deep(filename)
     except ValueError as error:  # e.g. an integer of more digits than Python converts
         return Problem(filename, "", f"is not readable JSON ({error}); fix the file")
-    if not isinstance(document, dict):
-        return Problem(
-            filename,
-            "",
-            f"must hold a JSON object, not {type(document).__name__}; wrap the fields in {{...}}",
-            document if not isinstance(document, list | dict) else None,
-        )
     return _too_deep(filename) if nests_too_deep(document) else document
 
 
@@ -100,27 +113,29 @@ def too_big(filename: str, size: int, max_bytes: int = MAX_BYTES) -> Problem:
 
 
 def control_characters(filename: str, document: Any) -> list[Problem]:
-    """An error for each key or string holding a control character (strict validation only)."""
+    """An error for each key or string holding an :data:`UNSAFE` character (strict validation
+    only: the reader keeps them, and every output escapes them)."""
     problems = []
     for path, value in _walk(document):
-        if isinstance(value, str) and CONTROL.search(value):
+        if isinstance(value, str) and (found := UNSAFE.search(value)):
             problems.append(
                 Problem(
                     filename,
                     path,
-                    "holds a control character (only tab and newline are allowed in text); "
-                    "remove it",
+                    f"holds the control or invisible character U+{ord(found.group()):04X} "
+                    "(of those, only tab and newline are allowed in text); remove it",
                     value[:80],
                 )
             )
         elif isinstance(value, dict):
             for key in value:
-                if CONTROL.search(key):
+                if found := UNSAFE.search(key):
                     problems.append(
                         Problem(
                             filename,
                             path,
-                            "has a key holding a control character; rename the key",
+                            f"has a key holding the control or invisible character "
+                            f"U+{ord(found.group()):04X}; rename the key",
                             key[:80],
                         )
                     )
@@ -172,9 +187,7 @@ def _float(text: str) -> float:
 
 def nests_too_deep(value: Any) -> bool:
     """Whether containers nest beyond MAX_DEPTH; one level at a time, so no recursion."""
-    if type(value) is not dict and type(value) is not list:
-        return False
-    level: list[Any] = [value]
+    level: list[Any] = [value] if type(value) is dict or type(value) is list else []
     for _ in range(MAX_DEPTH):
         level = [
             child

@@ -60,6 +60,11 @@ class LakeError(AssetLakeError, OSError):
     """The lake cannot be reached or used: missing bucket, denied access, unreachable endpoint."""
 
 
+class TooDeepError(LakeError):
+    """A lake folder nests deeper than an object's key can reach (S3's limit): not listed. The
+    crawl makes it a problem of the one asset that holds it."""
+
+
 class ObjectExistsError(LakeError, FileExistsError):
     """A create-only write found the object already there (the lake never overwrites)."""
 

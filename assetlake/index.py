@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +30,11 @@ from assetlake.catalogue import Catalogue, Prepared, Record, Status, prepare
 from assetlake.digest import is_digest
 from assetlake.document import MAX_BYTES as MAX_METADATA_BYTES
 from assetlake.document import read_document, too_big
+from assetlake.errors import TooDeepError
 from assetlake.naming import is_asset_name, parse_name
 from assetlake.problems import Problem, Severity, has_errors
 from assetlake.schema.fields import MAX_TEXT, record_fields
-from assetlake.store import Store, open_store
+from assetlake.store import ObjectInfo, Pool, Store, open_store
 
 #: Records are written to the catalogue in batches, so memory stays flat however big the lake.
 BATCH = 500
@@ -221,8 +221,8 @@ class _Crawler:
 
     def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
         """List each folder (one request), then GET the sidecars of the foreign ones at once."""
-        with ThreadPoolExecutor(self.workers) as pool:
-            listings = pool.map(lambda p: list(self.store.list(p.name + "/")), pending)
+        with Pool(self.workers) as pool:  # Ctrl-C never waits for a held listing
+            listings = pool.map(lambda p: _listing(self.store, p), pending)
             for item, listing in zip(pending, listings, strict=True):
                 start = len(item.name) + 1
                 item.objects = {info.key[start:]: info.size for info in listing}
@@ -277,6 +277,15 @@ class _Crawler:
             objects=len(item.objects),
             contents=summarise_contents(item.objects),
         )
+
+
+def _listing(store: Store, item: _Pending) -> list[ObjectInfo]:
+    """The folder's objects; a folder nested beyond any key's reach is its problem, not a stop."""
+    try:
+        return list(store.list(item.name + "/"))
+    except TooDeepError as error:
+        item.problems.append(Problem("", "", str(error)))
+        return []
 
 
 def _validate(name: str, sidecars: dict[str, Any]) -> list[Problem]:

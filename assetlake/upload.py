@@ -64,10 +64,7 @@ from assetlake.errors import (
 from assetlake.naming import AssetName
 from assetlake.problems import Severity
 from assetlake.progress import Progress, ProgressReport, Tracker
-from assetlake.store import Store, open_store
-
-#: S3's limit on a key's length, checked before anything is written.
-MAX_KEY_BYTES = 1024
+from assetlake.store import MAX_KEY_BYTES, Store, open_store
 
 T = TypeVar("T")
 

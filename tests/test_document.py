@@ -247,6 +247,49 @@ def test_strict_validation_rejects_control_characters(tmp_path: Path, cli: Any) 
     assert result.code == 1
 
 
+#: What the terminal-safety audit found strict validation let through: bidi overrides and
+#: isolates, which reorder what is read, and the Unicode line and paragraph separators.
+INVISIBLE = ["\u202a", "\u202e", "\u2066", "\u2069", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("character", INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+def test_strict_validation_and_upload_refuse_what_the_output_escapes(
+    tmp_path: Path, local_lake: str, character: str
+) -> None:
+    folder = make_raw_asset(tmp_path, with_data=False)
+    subject = json.loads((folder / "subject.json").read_text())
+    subject["notes"] = f"looks {character}harmless"
+    (folder / "subject.json").write_text(json.dumps(subject))
+    report = validate_folder(folder)
+    [problem] = [p for p in report.problems if p.file == "subject.json"]
+    assert (problem.path, problem.severity) == ("notes", "error")
+    assert f"U+{ord(character):04X}" in problem.message
+    with pytest.raises(MetadataError):
+        upload_folder(folder, local_lake)
+    assert list(Path(local_lake).iterdir()) == []
+
+
+def test_one_definition_of_unsafe_serves_validation_and_every_output() -> None:
+    """Every character the CLI, the website or a job record escapes is one strict validation
+    refuses, and the other way round (tab and newline: allowed in text, escaped within a line),
+    because all of them use :data:`assetlake.document.UNSAFE`."""
+    from assetlake.cli.output import clean, one_line
+    from assetlake.pipelines.claims import _text
+    from assetlake.web.app import visible
+
+    def refused(character: str) -> bool:
+        return bool(control_characters("s.json", {"notes": character}))
+
+    for code in range(0xD800):  # the basic plane up to the surrogates holds every one of them
+        character = chr(code)
+        escaped = clean(character) != character
+        assert refused(character) == escaped, f"U+{code:04X}"
+        assert (visible(character) != character) == escaped, f"U+{code:04X}"
+        if character not in "\t\n":
+            assert (one_line(character) != character) == escaped, f"U+{code:04X}"
+            assert (_text(character, lines=True) != character) == escaped, f"U+{code:04X}"
+
+
 def test_verify_reads_the_commit_document_through_the_reader(lake: str) -> None:
     store = open_store(lake)
     name = "ecephys_10_2024-03-01_14-05-09"

@@ -4,7 +4,9 @@ function (tested here without a database), paged by a keyset cursor, and the onl
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from test_catalogue import CURATED, RAW_A, RAW_B, SORTED, crowd, names, record, 
 
 from assetlake.catalogue import Catalogue, Level, Query
 from assetlake.catalogue.plan import FEW_MATCHES, Statistics, keyset, plan
+from assetlake.catalogue.query import MAX_CURSOR_CHARS, MAX_VALUE_CHARS
 from assetlake.cli.cmd_find import command as find_command
 from assetlake.errors import QueryError
 
@@ -47,6 +50,79 @@ def test_bad_queries_are_one_line(keywords: dict[str, Any], message: str) -> Non
     with pytest.raises(QueryError, match=message) as refused:
         Query(**keywords)
     assert "\n" not in str(refused.value)
+
+
+def cursor(document: Any) -> str:
+    """A cursor holding ``document`` (JSON text as is), as a hostile URL or command line gives."""
+    text = document if isinstance(document, str) else json.dumps(document)
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+#: Cursors the audit crafted, each of which raised out of the search (RecursionError,
+#: sqlite3.ProgrammingError, OverflowError, ValueError) instead of one line.
+HOSTILE_CURSORS = {
+    "nested": cursor("[" * 100_000 + "]" * 100_000),
+    "nested values": cursor('["acquired", [' + "[" * 5000 + "]" * 5000 + ', "x"]]'),
+    "object value": cursor(["acquired", [{"a": 1}, RAW_A]]),
+    "beyond 64 bits": cursor(["acquired", [1 << 70, RAW_A]]),
+    "float": cursor(["acquired", [1.5, RAW_A]]),
+    "NaN": cursor('["acquired", [NaN, "x"]]'),
+    "duplicate keys": cursor('{"a": 1, "a": 2}'),
+    "one value": cursor(["acquired"]),
+    "not UTF-8": base64.urlsafe_b64encode(b'["acquired", ["\xff", "x"]]').decode(),
+    "not ASCII": "\u00e9" * 8,
+    "too long": cursor(["acquired", ["x" * MAX_CURSOR_CHARS, RAW_A]]),
+}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_CURSORS.values(), ids=HOSTILE_CURSORS)
+def test_a_hostile_cursor_is_one_line_and_never_reaches_sqlite(
+    tmp_path: Path, hostile: str
+) -> None:
+    with pytest.raises(QueryError, match="is not a cursor of this search") as refused:
+        Query(cursor=hostile)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_forged_time_in_a_cursor_is_one_line(tmp_path: Path) -> None:
+    """Sorted by time with a limit over free text, a search walks ids from the cursor's second:
+    a forged time there raised ValueError out of the planner."""
+    with Catalogue(tmp_path / "c.sqlite") as cat:
+        cat.upsert(sample())
+        for value in ("not a time", "9999-99-99"):
+            query = Query(text="probe", limit=1, cursor=cursor(["acquired", [value, RAW_A]]))
+            with pytest.raises(QueryError, match="is not a cursor of this search"):
+                cat.page(query)
+
+
+def test_the_api_refuses_a_deep_cursor_with_400_and_one_line(catalogue_file: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from assetlake.web.app import create_app
+    from assetlake.web.site import Site
+
+    deep = cursor("[" * 5000 + "]" * 5000)
+    assert len(deep) <= MAX_CURSOR_CHARS
+    with TestClient(create_app(Site(catalogue_file))) as client:
+        response = client.get("/api/assets", params={"cursor": deep})
+        page = client.get("/", params={"cursor": deep})
+    assert response.status_code == 400
+    (message,) = response.json().values()
+    assert message.startswith("cursor ") and "is not a cursor of this search" in message
+    assert "\n" not in message
+    assert page.status_code == 400 and "is not a cursor of this search" in page.text
+
+
+def test_a_cursor_longer_than_other_parameters_still_pages_the_site(tmp_path: Path) -> None:
+    """A cursor carries a page's last sort values (a subject id and a name may be long): it is
+    bounded by its own limit, not by the 200 characters of a filter value."""
+    long_subject = "s" * 150
+    with Catalogue(tmp_path / "c.sqlite") as cat:
+        cat.upsert([record(n, level="raw", subject_id=long_subject) for n in (RAW_A, RAW_B)])
+        page = cat.page(Query(sort="subject", limit=1))
+    assert page.cursor is not None and len(page.cursor) > MAX_VALUE_CHARS
+    query = Query.from_params({"sort": "subject", "limit": "1", "cursor": page.cursor})
+    assert query.cursor_values() is not None
 
 
 def test_params_round_trip() -> None:

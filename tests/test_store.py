@@ -21,10 +21,17 @@ from assetlake.asset import CLAIM, COMMIT
 from assetlake.catalogue import Catalogue
 from assetlake.catalogue.publish import publish_catalogue
 from assetlake.checksums import file_checksums
-from assetlake.errors import LakeError, ObjectExistsError, UsageError
+from assetlake.errors import LakeError, ObjectExistsError, TooDeepError, UsageError
 from assetlake.index import index_lake
-from assetlake.store import RESERVED_PREFIX, normalise_lake_url, open_store, sha256_file
+from assetlake.store import (
+    MAX_KEY_BYTES,
+    RESERVED_PREFIX,
+    normalise_lake_url,
+    open_store,
+    sha256_file,
+)
 from tests.factories import make_raw_asset
+from tests.test_index import commit, sample_sidecars
 
 ASSET = "ecephys_654321_2023-05-04_10-11-12"
 SECRET = "SECRET-TOKEN-0123456789"
@@ -327,6 +334,65 @@ def test_index_of_a_local_lake_with_a_fifo_finishes(local_lake: str, tmp_path: P
         if index.poll() is None:
             os.killpg(index.pid, signal.SIGKILL)
             index.wait()
+
+
+def nest(folder: Path, depth: int) -> Path:
+    """``folder`` with ``depth`` folders nested one in another under it, and a file at the bottom."""
+    deepest = folder
+    deepest.mkdir(exist_ok=True)
+    for _ in range(depth):  # not mkdir(parents=True), which recurses once per level
+        deepest = deepest / "a"
+        deepest.mkdir()
+    (deepest / "x").write_bytes(b"x")
+    return deepest / "x"
+
+
+def test_a_local_lake_lists_as_deep_as_a_key_reaches_and_refuses_deeper(
+    local_lake: str,
+) -> None:
+    """The walk keeps its own stack: no depth of folders overflows Python's, and a folder deeper
+    than any S3 key (1,024 bytes) is one clear error, never a RecursionError."""
+    store = open_store(local_lake)
+    reachable = (MAX_KEY_BYTES - len(ASSET) - 2) // 2  # "<ASSET>/" + "a/" * depth + "x"
+    deepest = nest(Path(local_lake) / ASSET, reachable)
+    key = deepest.relative_to(local_lake).as_posix()
+    assert len(key.encode()) == MAX_KEY_BYTES
+    assert [info.key for info in store.list(f"{ASSET}/")] == [key]
+    assert store.leftovers(f"{ASSET}/") == []
+    nest(deepest.parent, 1)  # one level more: "a/x" under the deepest folder
+    with pytest.raises(TooDeepError, match=r"deeper than an object's key can reach \(1024"):
+        list(store.list(f"{ASSET}/"))
+    other = "ecephys_654321_2023-05-05_10-11-12"
+    nest(Path(local_lake) / other, 1200)
+    for prefix in (f"{other}/", ""):
+        with pytest.raises(TooDeepError) as refused:
+            list(store.list(prefix))
+        assert "\n" not in str(refused.value) and str(refused.value).endswith(
+            "flatten or shorten its path"
+        )
+    with pytest.raises(TooDeepError):
+        store.leftovers(f"{other}/")
+
+
+def test_index_makes_a_foreign_asset_nested_too_deep_invalid_and_finds_the_rest(
+    local_lake: str, tmp_path: Path, cli: Any
+) -> None:
+    """1,200 nested folders in a foreign asset raised RecursionError out of every index run."""
+    folder = foreign_asset(Path(local_lake))
+    nest(folder, 1200)
+    good = "ecephys_654321_2023-05-05_10-11-12"
+    commit(open_store(local_lake), good, sample_sidecars(good))
+    path = tmp_path / "c.sqlite"
+    result = cli("index", "--lake", local_lake, "--catalogue", path)
+    assert result.code == 0, result.err
+    assert result.out.startswith("indexed 2 new, removed 0, 2 total (1 invalid, 0 unverified)")
+    with Catalogue(path) as catalogue:
+        assert catalogue.get(good).status == "valid"
+        deep = catalogue.get(ASSET)
+    assert deep.status == "invalid"
+    [problem] = [p for p in deep.problems if "deeper than an object's key" in p["message"]]
+    assert problem["severity"] == "error"
+    assert cli("show", ASSET, "--catalogue", path).code == 0
 
 
 def test_an_upload_refuses_a_file_link_and_writes_nothing(

@@ -155,8 +155,12 @@ def plan(query: Query, statistics: Statistics) -> Plan:
         params += bound
         if key is not None and values[0] is not None:
             # Ids in order: start the walk at the cursor's second, not at the first asset.
+            try:
+                first = _first_id(values[0])
+            except (TypeError, ValueError):  # a forged cursor: its time is not a stored one
+                raise query.cursor_error() from None
             where.append(f"{key} {'<' if query.descending else '>='} ?")
-            params.append(_first_id(values[0]) + (1 << SLOT_BITS if query.descending else 0))
+            params.append(first + (1 << SLOT_BITS if query.descending else 0))
 
     direction = " DESC" if query.descending else ""
     order = ", ".join(column + direction for column in query.order)

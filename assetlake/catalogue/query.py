@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from assetlake.catalogue.record import Record
+from assetlake.document import read_json
 from assetlake.errors import QueryError
 from assetlake.naming import MODALITIES, Level
 
@@ -50,6 +51,9 @@ DEFAULT_LIMIT = 100
 #: Bounds on parameters read from text (a URL), so a hostile request cannot make a search slow.
 MAX_VALUE_CHARS = 200
 MAX_VALUES = 20
+#: The longest cursor read (its base64 text): a page's last sort values, each a catalogue value
+#: of at most a few KiB, fit easily; nothing longer is decoded.
+MAX_CURSOR_CHARS = 16_384
 
 
 def _filter(
@@ -178,19 +182,39 @@ class Query:
         return SORT_KEYS[self.sort_key]
 
     def cursor_values(self) -> list[Any] | None:
-        """The sort values the cursor continues after, or None without a cursor."""
+        """The sort values the cursor continues after, or None without a cursor. A cursor is
+        text from a URL or a command line, so it is read as any JSON from outside is (bounded
+        by :func:`~assetlake.document.read_json`) and typed: one value per sort column, each
+        null, text or a 64-bit integer, as :meth:`next_page` wrote them."""
         if self.cursor is None:
             return None
+        values = self._cursor_values(self.cursor)
+        if values is None:
+            raise self.cursor_error()
+        return values
+
+    def cursor_error(self) -> QueryError:
+        """The one-line error of a cursor that is not one of this search's."""
+        return QueryError(
+            f"cursor {str(self.cursor)[:40]!r} is not a cursor of this search (sort {self.sort}); "
+            "pass the cursor of the previous page unchanged, with the same sort"
+        )
+
+    def _cursor_values(self, cursor: Any) -> list[Any] | None:
+        if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
+            return None
         try:
-            sort, values = json.loads(base64.urlsafe_b64decode(self.cursor.encode()))
-            ok = sort == self.sort and isinstance(values, list) and len(values) == len(self.order)
-        except (ValueError, TypeError, binascii.Error):
-            ok = False
-        if not ok:
-            raise QueryError(
-                f"cursor {self.cursor[:40]!r} is not a cursor of this search (sort {self.sort}); "
-                "pass the cursor of the previous page unchanged, with the same sort"
-            )
+            data = base64.urlsafe_b64decode(cursor.encode())
+        except (ValueError, binascii.Error):  # not base64, or not ASCII
+            return None
+        decoded = read_json("cursor", data, max_bytes=MAX_CURSOR_CHARS)
+        if not isinstance(decoded, list) or len(decoded) != 2:
+            return None
+        sort, values = decoded
+        if sort != self.sort or not isinstance(values, list) or len(values) != len(self.order):
+            return None
+        if not all(_sort_value(value) for value in values):
+            return None
         return values
 
     def next_page(self, values: Iterable[Any]) -> Query:
@@ -213,8 +237,9 @@ class Query:
             if spec is None:
                 raise QueryError(f"unknown filter {name!r}; use one of {', '.join(specs)}")
             items = given if isinstance(given, list) else [given]
-            if any(len(item) > MAX_VALUE_CHARS for item in items):
-                raise QueryError(f"{name} is longer than {MAX_VALUE_CHARS} characters; shorten it")
+            longest = MAX_CURSOR_CHARS if name == "cursor" else MAX_VALUE_CHARS
+            if any(len(item) > longest for item in items):
+                raise QueryError(f"{name} is longer than {longest} characters; shorten it")
             items = [item.strip() for item in items if item.strip()]
             most = MAX_VALUES if spec.metadata["many"] else 1
             if len(items) > most:
@@ -246,6 +271,11 @@ class Query:
             else:
                 params[spec.name] = str(value)
         return params
+
+
+def _sort_value(value: Any) -> bool:
+    """Whether ``value`` can be a sort column's value (the reader bounded integers to int64)."""
+    return value is None or isinstance(value, str) or type(value) is int
 
 
 #: The filters that take several values (looked up once: ``fields()`` is slow on every query).

@@ -8,6 +8,10 @@ import click
 
 from assetlake.cli.options import catalogue_option, lake_option, workers
 
+#: What Ctrl-C leaves: a crawl is written in one transaction, and published files are replaced
+#: with catalogue.json last.
+INTERRUPTED = "the catalogue holds the whole crawl or none of it: run the same command again"
+
 
 @click.command("index")
 @lake_option
@@ -31,15 +35,14 @@ def command(
     """
     from assetlake.catalogue import Catalogue, default_catalogue_path
     from assetlake.catalogue.publish import publish_catalogue
+    from assetlake.cli.progress import interruptible
     from assetlake.index import index_lake
     from assetlake.store import open_store
 
     store = open_store(lake)
-    catalogue = Catalogue(catalogue_file or default_catalogue_path(store.url))
-    try:
+    path = catalogue_file or default_catalogue_path(store.url)
+    with interruptible(INTERRUPTED), Catalogue(path) as catalogue:
         stats = index_lake(store, catalogue, full=full, workers=workers)
         click.echo(stats.line())
         if publish:
             click.echo(publish_catalogue(catalogue, store).line())
-    finally:
-        catalogue.close()

@@ -3,7 +3,8 @@
 Values come from sidecars that careless or hostile tools wrote. A control character that reaches
 a terminal is an instruction to it: OSC 52 writes the clipboard, OSC 0 sets the window title,
 CSI sequences clear the screen or move the cursor to forge lines, a bare CR overwrites a line, C1
-controls do the same in one byte, and bidi overrides reorder what is read. So :func:`main`
+controls do the same in one byte, and bidi overrides reorder what is read (the set is
+:data:`assetlake.document.UNSAFE`, which strict validation also refuses). So :func:`main`
 routes stdout and stderr through :class:`Sanitised` for the whole run, piped or not: whatever
 path a value takes (a table, ``show``, a lineage tree, a problem, an error message), it arrives
 as a visible ``\\u001b`` and never as the character. ``\\uXXXX`` is also a valid JSON escape,
@@ -19,12 +20,11 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
-#: C0 controls except tab and newline, DEL, C1 controls, and the invisible characters that
-#: reorder or break lines (bidi marks, embeddings, overrides and isolates; line and paragraph
-#: separators).
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-#: Also the line breaks and tabs, for a value printed inside one line.
-UNSAFE_IN_LINE = re.compile(f"[\t\n{UNSAFE.pattern[1:-1]}]")
+from assetlake.document import UNSAFE, UNSAFE_CHARACTERS
+
+#: :data:`~assetlake.document.UNSAFE` and also line breaks and tabs, for a value printed inside
+#: one line.
+UNSAFE_IN_LINE = re.compile(f"[\t\n{UNSAFE_CHARACTERS}]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -54,12 +54,18 @@ class ProgressBar:
 @contextlib.contextmanager
 def transfer(show: bool | None, interrupted: str) -> Iterator[ProgressBar | None]:
     """A bar when ``show`` (default: when stderr is a terminal), and Ctrl-C ending the command
-    with exit 130 and one line saying what state it leaves (``interrupted``)."""
+    as :func:`interruptible` does."""
     if show is None:
         show = sys.stderr.isatty()
+    with interruptible(interrupted), ProgressBar() if show else contextlib.nullcontext() as bar:
+        yield bar
+
+
+@contextlib.contextmanager
+def interruptible(interrupted: str) -> Iterator[None]:
+    """Ctrl-C ending the command with exit 130 and one line saying what state it leaves."""
     try:
-        with ProgressBar() if show else contextlib.nullcontext() as bar:
-            yield bar
+        yield
     except (KeyboardInterrupt, click.Abort):
         click.echo(f"assetlake: interrupted; {interrupted}", err=True)
         raise SystemExit(130) from None

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from assetlake.asset import moment
+from assetlake.document import UNSAFE_CHARACTERS
 from assetlake.errors import ObjectExistsError
 from assetlake.store import JOBS_PREFIX
 
@@ -40,8 +41,9 @@ _ATTEMPT = re.compile(r"^attempt-(\d{4,})(\.lease|\.error)?\.json$")
 #: A job record is small; anything larger was not written by populate and is not read.
 MAX_RECORD_BYTES = 1 << 20
 STATUSES = ("reserved", "expired", "error", "done")
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: What a job record's text shows as escapes: the UNSAFE characters and tabs (and newlines).
+_CONTROL = re.compile(f"[\t{UNSAFE_CHARACTERS}]")
+_CONTROL_OR_NEWLINE = re.compile(f"[\t\n{UNSAFE_CHARACTERS}]")
 #: What populate writes as step folders and job keys; anything else under the prefix is ignored.
 _STEP = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
 _KEY = re.compile(r"^[0-9a-f]{24}$")
@@ -344,7 +346,12 @@ def _text(value: Any, limit: int = 500, *, lines: bool = False) -> str | None:
     if not isinstance(value, str):
         return None
     pattern = _CONTROL if lines else _CONTROL_OR_NEWLINE
-    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", value[:limit])
+    return pattern.sub(_escape, value[:limit])
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _int(value: Any) -> int:

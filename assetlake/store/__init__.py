@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from assetlake.asset import CLAIM, COMMIT
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
+from assetlake.store._pool import Pool
 
 if TYPE_CHECKING:
     from assetlake.checksums import FileChecksums
@@ -35,6 +36,9 @@ BLOCK = 8 << 20
 #: CPU each); larger ones are streamed in :data:`BLOCK` reads. The bulk path keeps at most 256
 #: answers in flight or waiting, so at most 128 MiB of bodies are held at once.
 SMALL = 512 << 10
+#: S3's limit on a key's length: the uploader checks it before anything is written, and a local
+#: lake lists no deeper, so no backend holds an object the other could not.
+MAX_KEY_BYTES = 1024
 
 ProgressCallback = Callable[[int], None]
 #: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
@@ -93,7 +97,8 @@ class Store(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix`` (recursive)."""
+        """Every object whose key starts with ``prefix`` (recursive); raises
+        :class:`~assetlake.errors.TooDeepError` for a folder nested beyond any key's length."""
 
     @abstractmethod
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -293,9 +298,10 @@ def normalise_lake_url(url: str) -> str:
 def _bounded(
     call: Callable[[str], T], keys: Iterable[str], workers: int
 ) -> Iterator[tuple[str, T]]:
-    """``call`` on each key in a thread pool, at most ``2 * workers`` submitted ahead; leaving
-    early (an interrupt, a failure) cancels what has not started and waits for nothing."""
-    pool = ThreadPoolExecutor(workers)
+    """``call`` on each key in a :class:`Pool`, at most ``2 * workers`` submitted ahead; leaving
+    early (an interrupt, a failure) cancels what has not started and waits for nothing, not even
+    at the process's exit."""
+    pool = Pool(workers)
     try:
         pending: dict[Future[T], str] = {}
         for key in keys:
@@ -307,7 +313,7 @@ def _bounded(
         for future in as_completed(list(pending)):
             yield pending.pop(future), future.result()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown()
 
 
 def sha256_file(path: Path) -> str:

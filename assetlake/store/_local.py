@@ -3,7 +3,10 @@
 Only regular files are objects. A symbolic link, a FIFO, a socket or a device inside the lake is
 not an object: it is never listed, read or followed (a link in a foreign asset must not carry a
 credentials file into the catalogue, and opening a FIFO would block the crawl forever), exactly
-as if it were absent. Files are opened without following links and without blocking.
+as if it were absent. Files are opened without following links and without blocking. Nor is a
+file whose key would be longer than S3 allows: a folder nested that deep is refused (a
+:class:`~assetlake.errors.TooDeepError`), found by a walk that keeps its own stack, so no depth
+of folders can overflow Python's.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Any, BinaryIO
 
 from assetlake.asset import TMP_PREFIX as _TMP
 from assetlake.checksums import Checksummer, FileChecksums
-from assetlake.errors import LakeError, ObjectExistsError
+from assetlake.errors import LakeError, ObjectExistsError, TooDeepError
 from assetlake.store import (
     ASSET_MARKERS,
     BLOCK,
+    MAX_KEY_BYTES,
     ObjectInfo,
     ProgressCallback,
     Store,
@@ -177,7 +181,13 @@ class LocalStore(Store):
         base = self._path(safe_prefix(prefix).rsplit("/", 1)[0]) if "/" in prefix else self.root
         if base != self.root and not self._inside(base):
             return
-        yield from (info for info in _walk(base, self.root) if info.key.startswith(prefix))
+        for key, entry in self._walk(base):
+            if key.startswith(prefix) and not entry.name.startswith(_TMP):
+                try:
+                    size = entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
+                yield ObjectInfo(key, size)
 
     def swap(self, key: str, old: bytes, new: bytes) -> bool:
         target = self._path(key)
@@ -203,11 +213,7 @@ class LocalStore(Store):
         base = self._path(safe_prefix(prefix).rstrip("/"))
         if not self._inside(base):
             return []
-        found = []
-        for folder, _dirs, files in os.walk(base):
-            rel = Path(folder).relative_to(self.root).as_posix()
-            found += [f"{rel}/{name}" for name in files if name.startswith(_TMP)]
-        return sorted(found)
+        return sorted(key for key, entry in self._walk(base) if entry.name.startswith(_TMP))
 
     def clean_leftovers(self, prefix: str) -> int:
         found = self.leftovers(prefix)
@@ -237,6 +243,42 @@ class LocalStore(Store):
             return False
         return self.sha256(info.key) == sha256_file(path)
 
+    def _walk(self, folder: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """The key and entry of every regular file under ``folder``, a folder's files before its
+        sub-folders', each in name order, never entering linked folders; a key longer than S3
+        allows, or a folder too deep to hold any, raises :class:`TooDeepError`."""
+        stack = [folder]
+        while stack:
+            here = stack.pop()
+            rel = here.relative_to(self.root).as_posix()
+            prefix = "" if rel == "." else rel + "/"
+            try:
+                with os.scandir(here) as scan:
+                    entries = sorted(scan, key=lambda e: e.name)
+            except OSError:  # gone or unreadable meanwhile, as os.walk treats it
+                continue
+            folders = []
+            for entry in entries:
+                try:
+                    is_folder = entry.is_dir(follow_symlinks=False)
+                    is_file = not is_folder and entry.is_file(follow_symlinks=False)
+                except OSError:
+                    continue
+                key = prefix + entry.name
+                # The shortest key under a folder is its own and two more bytes ("/x").
+                shortest = len(key.encode()) + (2 if is_folder else 0)
+                if (is_folder or is_file) and shortest > MAX_KEY_BYTES:
+                    raise TooDeepError(
+                        f"{'file' if is_file else 'folder'} {self.url}/{key[:80]}... is deeper "
+                        f"than an object's key can reach ({MAX_KEY_BYTES} bytes, S3's limit); "
+                        "not listed: flatten or shorten its path"
+                    )
+                if is_folder:
+                    folders.append(Path(entry.path))
+                elif is_file:
+                    yield key, entry
+            stack += reversed(folders)
+
     @property
     def storage_options(self) -> dict[str, Any]:
         return {}
@@ -253,28 +295,3 @@ def _regular(path: Path) -> bool:
         return False
 
 
-def _walk(folder: Path, root: Path) -> Iterator[ObjectInfo]:
-    """Regular files under ``folder`` in key order, never entering linked folders."""
-    try:
-        with os.scandir(folder) as scan:
-            entries = sorted(scan, key=lambda e: e.name)
-    except OSError:  # gone or unreadable meanwhile, as os.walk treats it
-        return
-    rel = folder.relative_to(root).as_posix()
-    files, dirs = [], []
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                dirs.append(entry)
-            elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(_TMP):
-                files.append(entry)
-        except OSError:
-            continue
-    for entry in files:
-        try:
-            size = entry.stat(follow_symlinks=False).st_size
-        except FileNotFoundError:
-            continue
-        yield ObjectInfo(entry.name if rel == "." else f"{rel}/{entry.name}", size)
-    for entry in dirs:
-        yield from _walk(Path(entry.path), root)

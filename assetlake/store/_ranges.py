@@ -14,7 +14,9 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+from assetlake.store._pool import Pool
 
 #: ``page(after) -> (up to a page of names greater than after, in order; whether more follow)``.
 Page = Callable[[str], tuple[list[str], bool]]
@@ -30,7 +32,7 @@ def list_in_ranges(page: Page, workers: int = 32) -> list[str]:
     if not more or not names:
         return names
     chunks: dict[str, list[str]] = {"": names}
-    with ThreadPoolExecutor(workers, thread_name_prefix="assetlake-list") as pool:
+    with Pool(workers, "assetlake-list") as pool:  # Ctrl-C never waits for a held page
 
         def one(after: str, upto: str | None) -> list[tuple[str, str | None]]:
             found, more = page(after)

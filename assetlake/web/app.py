@@ -8,7 +8,6 @@ them on.
 
 from __future__ import annotations
 
-import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from assetlake.document import UNSAFE
 from assetlake.errors import AssetLakeError, AssetNotFoundError
 from assetlake.web import api, pages
 from assetlake.web.site import Site
@@ -40,13 +40,13 @@ SECURITY_HEADERS = {
 }
 #: Figures are objects of immutable assets: a browser may keep them for a year.
 FIGURE_CACHE = "public, max-age=31536000, immutable"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def visible(value: Any) -> Any:
-    """Control and bidi-override characters as escapes, so a value shows what it holds."""
-    if isinstance(value, str) and _CONTROL.search(value):
-        return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
+    """:data:`~assetlake.document.UNSAFE` characters (controls, bidi overrides) as escapes, so a
+    value shows what it holds."""
+    if isinstance(value, str) and UNSAFE.search(value):
+        return UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
     return value
 
 
