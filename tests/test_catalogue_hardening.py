@@ -57,7 +57,14 @@ def test_crafted_values_are_stored_bounded_and_invalid(tmp_path: Path, local_lak
         assert cat.upsert(crafted()) == 3
         early, late, deep = (cat.get(name) for name in (RAW_A, RAW_B, RAW_C))
         assert (early.size, early.objects, early.status) == (0, 0, Status.INVALID)
-        assert [p["path"] for p in early.problems] == ["size", "objects", "acquired"]
+        assert [p["path"] for p in early.problems] == [
+            "size",
+            "objects",
+            "contents[0].size",
+            "contents[0].objects",
+            "acquired",
+        ]
+        assert early.contents == [{"path": "a.zarr", "format": "zarr", "size": 0, "objects": 0}]
         assert "beyond 64 bits" in early.problems[0]["message"]
         assert early.acquired == EARLY
         assert late.subject_id == "bad?" and late.modalities == ["x?"]
@@ -76,7 +83,7 @@ def test_crafted_values_are_stored_bounded_and_invalid(tmp_path: Path, local_lak
     assert (stats.assets, stats.files) == (3, 1)
     files = pq.read_table(Path(local_lake) / FILES).to_pylist()
     assert files == [
-        {"asset": RAW_A, "path": "a.zarr", "format": "zarr", "size": None, "objects": None}
+        {"asset": RAW_A, "path": "a.zarr", "format": "zarr", "size": 0, "objects": 0}
     ]
     assets = pq.read_table(Path(local_lake) / ASSETS).to_pylist()
     assert {row["name"]: row["size"] for row in assets} == {RAW_A: 0, RAW_B: 0, RAW_C: 0}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_index import DERIVED, RAW, V1, V1_SIDECARS, commit, put_files, sample_sidecars
@@ -462,3 +463,61 @@ def test_first_answer_while_another_process_builds_the_copy(
         result = cli("find", "--lake", local_lake, "--subject", "111", "--format", "names")
     assert (result.code, result.out, result.err) == (0, expected, "")
     assert not local.exists()
+
+
+# -- a hostile published catalogue -------------------------------------------------------------
+#: Columns of a published catalogue rewritten as a careless or hostile tool could: each row is
+#: (file, column, value, the problem ``show`` then lists, or None for a one-line refusal). The
+#: first three failed ``find`` or ``show`` with "unexpected RecursionError / ValueError /
+#: AttributeError".
+HOSTILE_COLUMNS: dict[str, tuple[str, str, Any, str | None]] = {
+    "deep contents": (ASSETS, "contents", "[" * 5000 + "]" * 5000, "contents: nests arrays"),
+    "size text": (ASSETS, "contents", json.dumps([{"path": "x", "size": "big"}]),
+                  "contents[0].size: is not a 64-bit whole number"),
+    "problem text": (ASSETS, "problems", json.dumps(["oops"]), "problems[0]: is not an object"),
+    "contents entry": (ASSETS, "contents", json.dumps([7, {"path": 7, "objects": "3"}]),
+                       "contents[0]: is not an object"),
+    "versions": (ASSETS, "schema_versions", json.dumps({"a.json": ["1"]}),
+                 "schema_versions.a.json: is not text"),
+    "NaN": (ASSETS, "problems", "[NaN]", "problems: holds NaN"),
+    "not JSON": (ASSETS, "contents", "[1,", "contents: is not valid JSON"),
+    "deep document": (DOCUMENTS, "metadata", '{"a": ' + "[" * 100 + "]" * 100 + "}",
+                      "metadata: nests arrays"),
+    "size column text": (ASSETS, "size", "huge", "size: is not a whole number"),
+    "no name": (ASSETS, "name", None, None),
+    "unknown level": (ASSETS, "level", "cooked", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", HOSTILE_COLUMNS.values(), ids=HOSTILE_COLUMNS)
+def test_a_hostile_published_catalogue_gives_typed_records_or_one_line(
+    lake: str, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch, case: tuple
+) -> None:
+    key, column, value, shown = case
+    store = open_store(lake)
+    with Catalogue(tmp_path / "steward.sqlite") as steward:
+        steward.upsert([Record(name=RAW, url=f"{store.url}/{RAW}", level="raw", status="valid")])
+        publish_catalogue(steward, store)
+    table = pq.read_table(io.BytesIO(store.get(key) or b""))
+    position = table.schema.get_field_index(column)
+    table = table.set_column(position, column, pa.array([value], pa.string()))
+    store.put(key, _parquet(table), overwrite=True)
+    monkeypatch.setenv("ASSETLAKE_CACHE", str(tmp_path / "clean-machine"))
+
+    found = cli("find", "--lake", lake, "--format", "names")
+    described = cli("show", RAW, "--lake", lake)
+    for result in (found, described):
+        assert "unexpected" not in result.err and result.err.count("\n") <= 1, result.err
+    if shown is None:
+        assert (found.code, found.out) == (1, "")
+        assert found.err.startswith(f"assetlake: error: published catalogue {store.url}/{ASSETS}")
+        assert found.err.endswith("ask its steward to run `assetlake index --publish` again\n")
+        assert described.code == 1
+        return
+    assert (found.code, found.out, found.err) == (0, f"{RAW}\n", "")
+    assert described.code == 0 and described.err == ""
+    assert "status        invalid" in described.out
+    assert f"  error: :{shown}" in described.out, described.out
+    listed = cli("find", "--lake", lake, "--invalid", "--format", "json")
+    [record] = json.loads(listed.out)
+    assert all(isinstance(entry, dict) for entry in record["problems"] + record["contents"])

@@ -1,6 +1,10 @@
 """Two real processes upload the same name at the same moment, with the same file sizes but
 different bytes, over many trials on both backends: every trial ends with exactly one committed,
-intact asset holding the winner's bytes, and the loser wrote no data object."""
+intact asset holding the winner's bytes, and the loser wrote no data object.
+
+Both racers start each upload on one event (a single write to a pipe they both wait on), and at
+least one trial on each backend must end with the loser's ConflictError: the two uploads really
+overlapped (an AssetExistsError only says the loser started after the winner committed)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,22 +29,39 @@ TRIALS = 20
 RACER = Path(__file__).with_name("race_uploader.py")
 
 
+@dataclass
+class Racers:
+    """Two uploader processes, each taking one folder per line, and the pipe that starts them."""
+
+    procs: list[subprocess.Popen[str]]
+    release: int
+
+    def start(self) -> None:
+        """Release both at once, once both are waiting (each takes one byte of one write)."""
+        assert [answer(proc) for proc in self.procs] == ["ready", "ready"]
+        os.write(self.release, b"g" * len(self.procs))
+
+
 @pytest.fixture
-def racers() -> Iterator[list[subprocess.Popen[str]]]:
-    """Two uploader processes, each taking one folder per line; ended whatever happens."""
+def racers() -> Iterator[Racers]:
+    """The racers, ended whatever happens."""
+    read, write = os.pipe()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(RACER)],
+            [sys.executable, str(RACER), str(read)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env=dict(os.environ),
+            pass_fds=(read,),
         )
         for _ in range(2)
     ]
+    os.close(read)
     try:
-        yield procs
+        yield Racers(procs, write)
     finally:
+        os.close(write)
         for proc in procs:
             proc.kill()
             proc.wait()
@@ -70,7 +92,7 @@ def sha256s(folder: Path) -> dict[str, str]:
 
 
 def test_racing_uploads_of_one_name_commit_exactly_one_intact_asset(
-    lake: str, tmp_path: Path, racers: list[subprocess.Popen[str]]
+    lake: str, tmp_path: Path, racers: Racers
 ) -> None:
     store = open_store(lake)
     outcomes = []
@@ -78,10 +100,11 @@ def test_racing_uploads_of_one_name_commit_exactly_one_intact_asset(
         folders = twins(tmp_path / str(trial), trial)
         if trial % 2:
             folders = folders[::-1]
-        for proc, folder in zip(racers, folders, strict=True):
+        for proc, folder in zip(racers.procs, folders, strict=True):
             proc.stdin.write(f"{lake}\t{folder}\n")  # type: ignore[union-attr]
             proc.stdin.flush()  # type: ignore[union-attr]
-        lines = [answer(proc) for proc in racers]
+        racers.start()
+        lines = [answer(proc) for proc in racers.procs]
         winners = [i for i, line in enumerate(lines) if line == "committed"]
         assert len(winners) == 1, (trial, lines)
         loser = lines[1 - winners[0]]
@@ -97,3 +120,4 @@ def test_racing_uploads_of_one_name_commit_exactly_one_intact_asset(
         assert store.leftovers(f"{name}/") == []
         outcomes.append(loser.split(":", 1)[0])
     assert len(outcomes) == TRIALS
+    assert "ConflictError" in outcomes, f"no two uploads overlapped in {TRIALS} trials: {outcomes}"

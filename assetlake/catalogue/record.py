@@ -2,7 +2,8 @@
 
 Each field is declared once, here, with :func:`column`: its Python type (the annotation), where it
 is stored in SQLite (``sql``: a column type on ``assets``, so searches can filter and sort on it;
-``None``: only inside the row's encoded record), and its Parquet type in ``assets.parquet``.
+``None``: only inside the row's encoded record), its Parquet type in ``assets.parquet``, and for
+a JSON field what it holds (``items``: :data:`CONTENTS_ENTRY`, :data:`PROBLEM_ENTRY`).
 :mod:`assetlake.catalogue.schema` generates the tables, the record encoding and the Parquet schema
 from these declarations, so adding a field is adding one line below.
 """
@@ -29,12 +30,33 @@ class Status(StrEnum):
 PARQUET_TYPES = ("string", "int64", "list<string>", "json")
 
 
-def column(parquet: str, *, sql: str | None = None, document: bool = False) -> dict[str, Any]:
+#: One entry of ``contents``, as :func:`assetlake.asset.summarise_contents` writes it: each key
+#: and the type of its value.
+CONTENTS_ENTRY: dict[str, type] = {"path": str, "format": str, "size": int, "objects": int}
+#: One entry of ``problems``, as :meth:`assetlake.problems.Problem.to_dict` writes it (``value``:
+#: any JSON value).
+PROBLEM_ENTRY: dict[str, type] = {
+    "file": str,
+    "path": str,
+    "message": str,
+    "value": object,
+    "severity": str,
+}
+#: The types a JSON field's items may have: the entries of a list (keys and their value types),
+#: or the values of an object (one type).
+Items = dict[str, type] | type
+
+
+def column(
+    parquet: str, *, sql: str | None = None, document: bool = False, items: Items | None = None
+) -> dict[str, Any]:
     """A record field's storage, as its ``field(metadata=...)``: ``sql`` makes it a searchable
     ``assets`` column; ``document`` keeps it in the ``documents`` table (read only when asked
-    for); otherwise it is encoded in the row."""
+    for); otherwise it is encoded in the row. ``items`` types what a ``json`` field holds (its
+    values come from files that careless or hostile tools wrote, and ``show`` reads them)."""
     assert parquet in PARQUET_TYPES, parquet
-    return {"parquet": parquet, "sql": sql, "document": document}
+    assert items is None or parquet == "json", items
+    return {"parquet": parquet, "sql": sql, "document": document, "items": items}
 
 
 @dataclass
@@ -62,13 +84,19 @@ class Record:
     objects: int = field(default=0, metadata=column("int64"))
     #: The content digest recorded at commit (docs/digest.md); None for foreign and older assets.
     digest: str | None = field(default=None, metadata=column("string", sql="TEXT"))
-    schema_versions: dict[str, str] = field(default_factory=dict, metadata=column("json"))
+    schema_versions: dict[str, str] = field(
+        default_factory=dict, metadata=column("json", items=str)
+    )
     status: Status = field(
         default=Status.UNVERIFIED, metadata=column("string", sql="TEXT NOT NULL")
     )
-    problems: list[dict[str, Any]] = field(default_factory=list, metadata=column("json"))
+    problems: list[dict[str, Any]] = field(
+        default_factory=list, metadata=column("json", items=PROBLEM_ENTRY)
+    )
     metadata: dict[str, Any] = field(default_factory=dict, metadata=column("json", document=True))
-    contents: list[dict[str, Any]] = field(default_factory=list, metadata=column("json"))
+    contents: list[dict[str, Any]] = field(
+        default_factory=list, metadata=column("json", items=CONTENTS_ENTRY)
+    )
 
     def __post_init__(self) -> None:
         # A dict lookup first: calling the enum costs more than the rest of decoding a record,
