@@ -124,3 +124,18 @@ def usurped(job: JobContext) -> dict[str, Any]:
     (key,) = job.store.list_dirs(f"{JOBS_PREFIX}usurped/")
     job.store.put(f"{JOBS_PREFIX}usurped/{key}/attempt-0002.json", b'{"host": "other"}')
     return _copy_default(job)
+
+
+@step(label="threads", version="1.0.0", sources={"modality": "ecephys", "level": "raw"})
+def threads(job: JobContext) -> dict[str, Any]:
+    """How many threads the native libraries of this worker may use."""
+    import numcodecs.blosc
+    from threadpoolctl import threadpool_info
+
+    job.output.write_array("out.zarr", "one", [1])
+    return {
+        "pid": os.getpid(),
+        "blosc_threads": numcodecs.blosc.use_threads,
+        "omp": os.environ.get("OMP_NUM_THREADS"),
+        "pools": sorted({pool["num_threads"] for pool in threadpool_info()}),
+    }

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from assetlake.catalogue import Record
+from assetlake.catalogue import Catalogue, Record
 from assetlake.errors import UsageError
 from assetlake.pipelines import step
 from assetlake.pipelines.claims import decide, state_of
 from assetlake.pipelines.step import Step, job_key
-from assetlake.pipelines.todo import output_key, plan
+from assetlake.pipelines.todo import MADE_BY, Made, made_by, plan
 
 A1 = "ecephys_1001_2024-03-01_10-00-00"
 A2 = "ecephys_1001_2024-03-02_10-00-00"
@@ -43,44 +45,35 @@ def declared(name: str, version: str, **options) -> Step:
     return step(name=name, label="x", version=version, **{"sources": {}, **options})(lambda job: {})
 
 
-def output(sources: list[str], name: str, version: str, parameters: dict) -> Record:
-    metadata = {
-        "data_description": {"source_data": sources},
-        "processing": {
-            "processing_pipeline": {
-                "data_processes": [
-                    {"name": name, "software_version": version, "parameters": parameters}
-                ]
-            }
-        },
-    }
-    first = sources[0]
-    return Record(
-        name=f"{first}_x_2024-04-01_00-00-00", url="", level="derived", label="x", metadata=metadata
-    )
+def output(sources: list[str], name: str, version: str, parameters: dict) -> Made:
+    """What the catalogue reads of an output made by (name, version, parameters) from sources."""
+    made = made_by({"step": name, "version": version, "parameters": parameters, "sources": sources})
+    assert made is not None
+    return made
 
 
 def test_every_source_is_due_until_its_output_exists() -> None:
-    todo = plan(declared("x", "1"), {"k": 1}, SOURCES, set())
+    todo = plan(declared("x", "1"), {"k": 1}, SOURCES, [])
     assert [job.source_names for job in todo.jobs] == [[A1], [A2], [B1]]
-    done = {output_key(output([A1], "x", "1", {"k": 1}))}
+    done = [output([A1], "x", "1", {"k": 1})]
     todo = plan(declared("x", "1"), {"k": 1}, SOURCES, done)
     assert [job.source_names for job in todo.jobs] == [[A2], [B1]] and todo.done == 1
 
 
 def test_a_new_version_or_new_parameters_make_every_source_due_again() -> None:
-    done = {output_key(output([s.name], "x", "1", {"k": 1})) for s in SOURCES}
+    done = [output([s.name], "x", "1", {"k": 1}) for s in SOURCES]
     assert plan(declared("x", "1"), {"k": 1}, SOURCES, done).jobs == []
     assert len(plan(declared("x", "2"), {"k": 1}, SOURCES, done).jobs) == 3
     assert len(plan(declared("x", "1"), {"k": 2}, SOURCES, done).jobs) == 3
     assert len(plan(declared("y", "1"), {"k": 1}, SOURCES, done).jobs) == 3
+    assert len(plan(declared("x", "1"), {"k": 1.0}, SOURCES, done).jobs) == 3, "as the key: 1.0"
 
 
 def test_grouped_sources_make_one_job_per_group_in_acquisition_order() -> None:
-    todo = plan(declared("x", "1", group_by="subject_id"), {}, SOURCES, set())
+    todo = plan(declared("x", "1", group_by="subject_id"), {}, SOURCES, [])
     assert [job.source_names for job in todo.jobs] == [[A1, A2], [B1]]
     assert todo.jobs[0].key == job_key("x", "1", {}, [A2, A1]), "the key ignores source order"
-    done = {output_key(output([A1, A2], "x", "1", {}))}
+    done = [output([A2, A1], "x", "1", {})]
     assert [
         j.source_names
         for j in plan(declared("x", "1", group_by="subject_id"), {}, SOURCES, done).jobs
@@ -92,7 +85,7 @@ def test_grouped_sources_make_one_job_per_group_in_acquisition_order() -> None:
 
 def test_invalid_sources_are_skipped_with_their_reason_and_label_filters() -> None:
     sources = [*SOURCES, raw("ecephys_1003_2024-03-01_10-00-00", "1003", "2024-03-01", "invalid")]
-    todo = plan(declared("x", "1"), {}, sources, set(), limit=2)
+    todo = plan(declared("x", "1"), {}, sources, [], limit=2)
     assert len(todo.jobs) == 2
     assert todo.skipped == [
         ("ecephys_1003_2024-03-01_10-00-00", "source is invalid: subject.json: missing")
@@ -101,17 +94,46 @@ def test_invalid_sources_are_skipped_with_their_reason_and_label_filters() -> No
         name=f"{A1}_spikes_2024-03-05_00-00-00", url="", level="derived", label="spikes"
     )
     other = Record(name=f"{A1}_rates_2024-03-05_00-00-00", url="", level="derived", label="rates")
-    todo = plan(declared("x", "1", sources={"label": "spikes"}), {}, [derived, other], set())
+    todo = plan(declared("x", "1", sources={"label": "spikes"}), {}, [derived, other], [])
     assert [job.source_names for job in todo.jobs] == [[derived.name]]
     own = Record(name=f"{A1}_x_2024-03-05_00-00-00", url="", level="derived", label="x")
-    assert plan(declared("x", "1"), {}, [own], set()).jobs == [], "never its own outputs"
+    assert plan(declared("x", "1"), {}, [own], []).jobs == [], "never its own outputs"
 
 
-def test_output_key_of_a_foreign_or_damaged_record_is_none() -> None:
-    assert output_key(Record(name=A1, url="", level="derived")) is None
-    broken = output([A1], "x", "1", {})
-    broken.metadata["processing"]["processing_pipeline"]["data_processes"] = ["not a dict"]
-    assert output_key(broken) is None
+def derived(name: str, metadata: dict) -> Record:
+    return Record(name=name, url="", level="derived", label="x", metadata=metadata)
+
+
+def test_the_catalogue_reads_the_job_an_output_records_and_none_of_a_foreign_one(
+    tmp_path: Path,
+) -> None:
+    process = {"name": "x", "software_version": "1", "parameters": {"k": 1.5}, "notes": "n"}
+    made = {
+        "data_description": {"source_data": [A2, A1]},
+        "processing": {"processing_pipeline": {"data_processes": [{"name": "old"}, process]}},
+    }
+    damaged = json.loads(json.dumps(made))
+    damaged["processing"]["processing_pipeline"]["data_processes"] = ["not a dict"]
+    records = [
+        derived(f"{A1}_x_2024-04-01_00-00-00", made),
+        derived(f"{A1}_x_2024-04-02_00-00-00", {}),
+        derived(f"{A1}_x_2024-04-03_00-00-00", damaged),
+        Record(
+            name=f"{A1}_y_2024-04-01_00-00-00", url="", level="derived", label="y", metadata=made
+        ),
+    ]
+    with Catalogue(tmp_path / "c.sqlite") as catalogue:
+        catalogue.upsert(records)
+        picked = catalogue.pick(MADE_BY, level="derived", label="x")
+    assert [name for name, _ in picked] == [r.name for r in records[:3]]
+    assert [made_by(values) for _, values in picked] == [
+        Made("x", "1", {"k": 1.5}, (A2, A1)),
+        None,
+        None,
+    ]
+    assert plan(declared("x", "1"), {"k": 1.5}, SOURCES, [made_by(picked[0][1])]).done == 0
+    grouped = declared("x", "1", group_by="subject_id")
+    assert plan(grouped, {"k": 1.5}, SOURCES, [made_by(picked[0][1])]).done == 1
 
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -168,6 +168,25 @@ def test_dry_run_and_the_local_process_pool(s3_lake: str, tmp_path: Path, cli) -
     assert jobs.out.splitlines()[-1] == "3 jobs (3 done)"
 
 
+def test_a_pool_worker_keeps_its_native_libraries_to_one_thread(lake: str, tmp_path: Path) -> None:
+    """Two workers on two cores: each worker's Blosc, OpenMP and BLAS use one thread, so they
+    do not fight; a single worker (this process) keeps the libraries' own defaults."""
+    import os
+
+    commit_sessions(lake, tmp_path / "src", ["1001", "1002"])
+    pooled = populate("pipeline_steps:threads", lake, workers=2)
+    assert len(pooled.outcomes) == 2
+    for outcome in pooled.outcomes:
+        assert outcome.outputs["pid"] != os.getpid(), "run by a pool worker"
+        assert outcome.outputs["blosc_threads"] is False
+        assert outcome.outputs["omp"] == os.environ.get("OMP_NUM_THREADS", "1")
+        assert outcome.outputs["pools"] in ([], [1])
+    commit_sessions(lake, tmp_path / "more", ["1003"], start=2)
+    (alone,) = populate("pipeline_steps:threads", lake, workers=1).outcomes
+    assert alone.outputs["pid"] == os.getpid() and alone.outputs["blosc_threads"] is None
+    assert alone.outputs["omp"] == os.environ.get("OMP_NUM_THREADS")
+
+
 def test_the_dask_engine_on_a_local_cluster(lake: str, tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 

@@ -554,6 +554,32 @@ class Catalogue:
         while rows := cursor.fetchmany(1000):
             yield from self._records(rows, full=full)
 
+    def pick(self, paths: dict[str, str], **columns: str) -> list[tuple[str, dict[str, Any]]]:
+        """Each asset whose searchable ``columns`` hold the values given (``level="derived",
+        label="spikes"``), in name order: its name and the values at the JSON ``paths`` of its
+        metadata document (``{"sources": "$.data_description.source_data"}``; None where the
+        document has none). SQLite picks them, so a scan of many assets decodes a few values
+        each, not whole documents and records."""
+        unknown = [name for name in columns if name not in self.schema.columns]
+        if unknown:
+            raise UsageError(
+                f"Catalogue.pick: {unknown[0]!r} is not a searchable field; use one of "
+                f"{', '.join(self.schema.columns)}"
+            )
+        keys = list(paths)
+        values = ", ".join("json_extract(d.metadata, ?)" for _ in keys)
+        where = " AND ".join([f"a.{name} = ?" for name in columns] or ["1"])
+        rows = self.db.execute(
+            f"SELECT a.name, json_array({values}) FROM assets a JOIN documents d ON d.id = a.id "
+            f"WHERE {where} ORDER BY a.name",
+            [*paths.values(), *columns.values()],
+        ).fetchall()
+        decoded = json.loads("[" + ",".join(text for _, text in rows) + "]")
+        return [
+            (name, dict(zip(keys, found, strict=True)))
+            for (name, _), found in zip(rows, decoded, strict=True)
+        ]
+
     def statistics(self, query: Query) -> plan.Statistics:
         """What :func:`plan.plan` needs to know of this catalogue for ``query``."""
         genotypes = None if query.genotype is None else self._genotypes(query.genotype)

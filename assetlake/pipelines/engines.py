@@ -35,9 +35,12 @@ def run_local(
         reference = reference.reference
     # spawn, not fork: the parent holds boto3 sessions and threads that a fork would copy.
     context = multiprocessing.get_context("spawn")
-    # Each worker starts once, ready (warm), and runs job after job.
+    # Each worker starts once, ready (warm) and kept to one core's threads, and runs job after job.
     with ProcessPoolExecutor(
-        min(workers, len(jobs)), mp_context=context, initializer=warm, initargs=(reference, lake)
+        min(workers, len(jobs)),
+        mp_context=context,
+        initializer=warm,
+        initargs=(reference, lake, True),
     ) as pool:
         futures = {pool.submit(run_job, reference, job, lake, **options): job for job in jobs}
         for future in as_completed(futures):

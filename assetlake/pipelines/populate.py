@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from assetlake.pipelines.run import LEASE, Outcome
 from assetlake.pipelines.step import FIND_FILTERS, Step, check_selector
-from assetlake.pipelines.todo import ToDo, matches, output_key, plan
+from assetlake.pipelines.todo import MADE_BY, Made, ToDo, made_by, matches, plan
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -89,8 +89,8 @@ def populate(
     with Catalogue(catalogue or default_catalogue_path(store.url)) as cat:
         index_lake(store, cat)
         sources = select(cat, declared.sources, where or {})
-        done_keys = {output_key(record) for record in outputs(cat, declared.label)}
-    todo = plan(declared, values, sources, {key for key in done_keys if key}, limit=limit)
+        made = outputs(cat, declared.label)
+    todo = plan(declared, values, sources, made, limit=limit)
     result = PopulateResult(declared, todo)
     if on_plan:
         on_plan(todo)
@@ -132,9 +132,8 @@ def select(
     return [record for record in found if record.name in names]
 
 
-def outputs(catalogue: Catalogue, label: str) -> list[Record]:
-    """Committed derived assets with the step's label, with the metadata that says which job
-    made each."""
-    return [
-        record for record in catalogue.find(level="derived", full=True) if record.label == label
-    ]
+def outputs(catalogue: Catalogue, label: str) -> list[Made]:
+    """The job each committed derived asset with the step's label records having made it (only
+    those few values of each metadata document are read, not whole records)."""
+    picked = catalogue.pick(MADE_BY, level="derived", label=label)
+    return [made for _, values in picked if (made := made_by(values)) is not None]

@@ -94,12 +94,35 @@ def _one_line(text: str) -> str:
     return f"{first} (more in the error record)" if rest.strip() else first
 
 
-def warm(reference: str, lake: str) -> None:
+#: The native thread pools a local pool's worker keeps to one thread, set before its step imports
+#: numpy: each worker is one core's share, and N workers of N threads each on N cores only fight
+#: over them. (Dask's nanny sets the same variables for its workers; a value the user set is kept.)
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+
+def warm(reference: str, lake: str, one_thread: bool = False) -> None:
     """Start a worker process ready for its jobs: the step resolved (its module and what that
     imports), the store's client made, the modules every job uses imported, all once before the
-    first job instead of inside it. A failure here is left to surface, with its message, in the
-    job that needs the same thing."""
+    first job instead of inside it; with ``one_thread`` (a process of our own pool, never a
+    process we were lent) its native thread pools kept to one thread (:data:`ONE_THREAD`, and
+    Blosc's). A failure here is left to surface, with its message, in the job that needs the
+    same thing."""
+    if one_thread:
+        for name, value in ONE_THREAD.items():
+            os.environ.setdefault(name, value)
     try:
+        if one_thread:
+            import numcodecs.blosc
+
+            # Blosc picks threads by its own guess (which version to version looks at the thread,
+            # the process and a lock); a worker's share is one core whatever it guesses.
+            numcodecs.blosc.use_threads = False
         _step(reference)
         _store(lake)
         import assetlake.builder

@@ -207,12 +207,17 @@ def check_selector(selector: Mapping[str, Any], what: str) -> None:
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
+def canonical(value: Any) -> str:
+    """The JSON a job key hashes a value as: sorted keys, no spaces (so ``5`` and ``5.0`` differ)."""
+    return _encode(value)
+
+
 def key_maker(step_name: str, version: str, parameters: Mapping[str, Any]) -> KeyMaker:
     """The job key function of one (step, version, parameters): the SHA-256 of the canonical JSON
     ``{"parameters", "sources" (sorted), "step", "version"}``, with everything but the sources
     encoded once (the to-do list computes it for every source of the lake)."""
-    head = '{"parameters":' + _encode(parameters) + ',"sources":'
-    tail = ',"step":' + _encode(step_name) + ',"version":' + _encode(version) + "}"
+    head = '{"parameters":' + canonical(parameters) + ',"sources":'
+    tail = ',"step":' + canonical(step_name) + ',"version":' + canonical(version) + "}"
 
     def key(sources: Iterable[str]) -> str:
         # The JSON of a list of strings, spelled out: the same bytes as _encode, in C per name.

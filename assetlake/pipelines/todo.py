@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from assetlake.pipelines.step import RECORD_FILTERS, job_key, key_maker
+from assetlake.pipelines.step import RECORD_FILTERS, canonical, key_maker
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -48,30 +48,40 @@ class ToDo:
     done: int = 0
 
 
-def output_key(record: Record) -> str | None:
-    """The job key an output records (its last data process and its ``source_data``), or None
-    when the record's metadata does not say (a foreign or hand-made derived asset)."""
-    metadata = record.metadata or {}
-    processing = metadata.get("processing")
-    description = metadata.get("data_description")
-    if not isinstance(processing, dict) or not isinstance(description, dict):
+#: Where an output's metadata document records the job that made it: its last data process (step
+#: name, version, parameters) and its ``source_data``, as JSON paths the catalogue picks in SQL.
+_LAST = "$.processing.processing_pipeline.data_processes[#-1]"
+MADE_BY = {
+    "step": f"{_LAST}.name",
+    "version": f"{_LAST}.software_version",
+    "parameters": f"{_LAST}.parameters",
+    "sources": "$.data_description.source_data",
+}
+
+
+@dataclass(frozen=True)
+class Made:
+    """The job an output records having made it."""
+
+    step: str
+    version: str
+    parameters: dict[str, Any]
+    sources: tuple[str, ...]
+
+
+def made_by(values: Mapping[str, Any]) -> Made | None:
+    """The job an output records (the values at :data:`MADE_BY` of its metadata), or None when
+    they do not say (a foreign or hand-made derived asset, a damaged document)."""
+    step, version = values.get("step"), values.get("version")
+    parameters, sources = values.get("parameters"), values.get("sources")
+    if not (
+        isinstance(step, str)
+        and isinstance(version, str)
+        and isinstance(parameters, dict)
+        and isinstance(sources, list)
+    ):
         return None
-    pipeline = processing.get("processing_pipeline")
-    processes = pipeline.get("data_processes") if isinstance(pipeline, dict) else None
-    sources = description.get("source_data")
-    if not (isinstance(processes, list) and processes and isinstance(sources, list)):
-        return None
-    last = processes[-1]
-    if not isinstance(last, dict):
-        return None
-    name, version, parameters = (
-        last.get("name"),
-        last.get("software_version"),
-        last.get("parameters"),
-    )
-    if not (isinstance(name, str) and isinstance(version, str) and isinstance(parameters, dict)):
-        return None
-    return job_key(name, version, parameters, [str(s) for s in sources])
+    return Made(step, version, parameters, tuple(str(s) for s in sources))
 
 
 def matches(record: Record, selector: Mapping[str, Any]) -> bool:
@@ -89,14 +99,16 @@ def plan(
     declared: Step,
     parameters: dict[str, Any],
     sources: Iterable[Record],
-    done_keys: set[str],
+    made: Iterable[Made],
     *,
     limit: int | None = None,
 ) -> ToDo:
     """The jobs due for a step: every source (or group of sources) that passes the selector, is
-    valid, and has no output of this (step, version, parameters) among ``done_keys``. The step's
-    own outputs are never its sources, so a broad selector cannot feed a step its own results."""
+    valid, and has no output that ``made`` says this (step, version, parameters) made from it.
+    The step's own outputs are never its sources, so a broad selector cannot feed a step its own
+    results. Only due jobs are keyed: a done one is known by its sources, not its hash."""
     todo = ToDo()
+    done = _done(declared, parameters, made)
     usable: list[Record] = []
     for record in sources:
         if not matches(record, declared.sources) or record.label == declared.label:
@@ -108,12 +120,27 @@ def plan(
             usable.append(record)
     key_of = key_maker(declared.name, declared.version, parameters)
     for group in _groups(usable, declared.group_by):
-        key = key_of(record.name for record in group)
-        if key in done_keys:
+        names = tuple(sorted(record.name for record in group))
+        if names in done:
             todo.done += 1
         elif limit is None or len(todo.jobs) < limit:
+            key = key_of(names)
             todo.jobs.append(Job(declared.name, declared.version, key, parameters, tuple(group)))
     return todo
+
+
+def _done(declared: Step, parameters: dict[str, Any], made: Iterable[Made]) -> set[tuple[str, ...]]:
+    """The sorted sources of every output of this (step, version, parameters): the same test as
+    equal job keys (parameters compared as the canonical JSON the key hashes, so 5 and 5.0
+    differ), without hashing."""
+    wanted = canonical(parameters)
+    return {
+        tuple(sorted(m.sources))
+        for m in made
+        if m.step == declared.name
+        and m.version == declared.version
+        and canonical(m.parameters) == wanted
+    }
 
 
 def _groups(records: list[Record], group_by: str | None) -> Iterable[list[Record]]:

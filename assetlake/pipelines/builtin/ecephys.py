@@ -18,30 +18,31 @@ class SpikeParameters(BaseModel):
 
 def detect(traces: Any, rate: float, parameters: SpikeParameters) -> tuple[dict[str, Any], dict]:
     """Negative threshold crossings at ``threshold_sd`` robust SDs, per channel; spikes seen on
-    neighbouring channels at once count as one event."""
+    neighbouring channels at once count as one event. ``traces`` is (samples, channels)."""
     import numpy as np
 
-    traces = np.asarray(traces, dtype="float32")
-    traces = traces - np.median(traces, axis=0)
-    threshold = -parameters.threshold_sd * np.median(np.abs(traces), axis=0) / 0.6745
-    below = traces < threshold
-    onsets = below[1:] & ~below[:-1]
-    sample, channel = np.nonzero(onsets)
-    order = np.lexsort((sample, channel))
-    sample, channel = sample[order], channel[order]
+    # One channel per row: each median partitions contiguous memory (a column of a (samples,
+    # channels) array is strided, and partitioning it cost 2.7x the CPU), and the crossings come
+    # out of nonzero already ordered by channel, then sample.
+    traces = np.ascontiguousarray(np.asarray(traces).T, dtype="float32")
+    traces -= np.median(traces, axis=1)[:, None]
+    spread = np.median(np.abs(traces), axis=1, overwrite_input=True)
+    threshold = -parameters.threshold_sd * spread / 0.6745
+    below = traces < threshold[:, None]
+    onsets = below[:, 1:] & ~below[:, :-1]
+    channel, sample = np.nonzero(onsets)
     gap = parameters.refractory_samples
-    fresh = np.insert((np.diff(sample) > gap) | (np.diff(channel) != 0), 0, True)
+    fresh = np.ones(sample.size, dtype=bool)  # the first crossing of a channel, or one after a gap
+    fresh[1:] = (np.diff(sample) > gap) | (np.diff(channel) != 0)
     spikes = {"time": (sample[fresh] + 1) / rate, "channel": channel[fresh]}
     times = np.sort(sample[fresh])
     together = parameters.coincidence_samples
-    events = (
-        int(np.count_nonzero(np.insert(np.diff(times) > together, 0, True))) if times.size else 0
-    )
+    events = int(np.count_nonzero(np.diff(times) > together)) + 1 if times.size else 0
     summary = {
         "crossings": int(fresh.sum()),
         "events": events,
-        "channels": int(traces.shape[1]),
-        "seconds": float(traces.shape[0] / rate),
+        "channels": int(traces.shape[0]),
+        "seconds": float(traces.shape[1] / rate),
     }
     return spikes, summary
 
