@@ -10,6 +10,7 @@ dies); the parent only refreshes the catalogue and shares the outcome (see :mod:
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -88,8 +89,9 @@ def serve(site: Site, sock: socket.socket, workers: int) -> None:
 
         server(create_app(site), sock).run(sockets=[sock])
         return
-    from uvicorn.supervisors import Multiprocess
+    from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
 
+    previous = {number: signal.getsignal(number) for number in SIGNALS}
     with tempfile.TemporaryDirectory(prefix="assetlake-serve-") as folder:
         site.shares = Path(folder) / "refreshed.json" if site.lake else None
         factory = Worker(site.catalogue_path, site.lake, site.shares)
@@ -99,3 +101,5 @@ def serve(site: Site, sock: socket.socket, workers: int) -> None:
             supervisor.run()
         finally:
             site.stop()
+            for number, handler in previous.items():  # the supervisor's are for its run only
+                signal.signal(number, handler)
