@@ -1,9 +1,9 @@
 """Benchmark ``assetlake serve``: latency and throughput of the API search, an asset page and the
 search page under concurrent clients on loopback, against the same queries in-process (the floor).
 
-The site runs as ``assetlake serve --catalogue FILE --port 0`` in its own process (one uvicorn
-worker); the clients are threads with one keep-alive connection each, all running for a bounded
-time per target. Catalogues are the find benchmark's synthetic ones, cached under ``--cache``.
+The site runs as ``assetlake serve --catalogue FILE --port 0`` in its own processes (its default
+``--workers``: one per core); the clients are threads with one keep-alive connection each, all
+running for a bounded time per target. Catalogues are the find benchmark's synthetic ones, cached under ``--cache``.
 
     .venv/bin/python -m benchmarks.serve                   # 1,000,000 assets, 16 clients, 20 s
     .venv/bin/python -m benchmarks.serve --quick           # 10,000 assets, 4 clients, 2 s
@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assetlake.catalogue import Catalogue
+from assetlake.web.server import default_workers
 from benchmarks.find import _percentiles, add_cache_argument, build
 
 TARGETS = {"api_p95_ms": 50.0, "api_rps": 300.0, "search_page_p95_ms": 100.0}
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "assets": assets,
         "build_seconds": build_seconds,
         "clients": clients,
+        "server_workers": default_workers(),
         "seconds_per_target": seconds,
         "targets": TARGETS,
         "results": measured,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,11 +17,12 @@ import pytest
 from factories import make_raw_asset
 from starlette.testclient import TestClient
 from test_catalogue import RAW_A, RAW_B, SORTED
-from weblake import HOSTILE, JS_LINK, WebLake, build_lake, png, put_jobs
+from weblake import ESCAPE, HOSTILE, IMG, JS_LINK, SCRIPT, WebLake, build_lake, png, put_jobs
 
 from assetlake.catalogue import Catalogue, Query
 from assetlake.upload import upload_folder
 from assetlake.web.app import create_app
+from assetlake.web.html import result_rows, templates
 from assetlake.web.params import parse_query
 from assetlake.web.site import Site
 
@@ -187,6 +189,34 @@ def test_hostile_metadata_is_only_ever_text(web_lake: WebLake) -> None:
     assert "&lt;img src=x onerror=&#34;window.__pwned = 2&#34;&gt;" in asset
     assert JS_LINK in asset
     assert "\\x1b[31mred\\x1b]0;title\\x07" in asset
+
+
+#: The results rows as a Jinja loop prints them: what :func:`result_rows` must print, faster.
+JINJA_ROWS = """{% for r in records %}
+<tr class="status-{{ r.status }}"><td><a href="/assets/{{ r.name | urlencode }}">{{ r.name }}</a></td><td>{{ r.level }}</td><td>{{ r.modalities | join(", ") }}</td>
+<td>{% if r.subject_id %}<a href="/subjects/{{ r.subject_id | urlencode }}">{{ r.subject_id }}</a>{% endif %}</td>
+<td>{{ r.acquired or "" }}</td><td>{{ r.project or "" }}</td><td class="num">{{ r.size | size }}</td><td>{{ r.status }}</td></tr>
+{% endfor %}"""
+
+
+def test_result_rows_print_what_the_jinja_loop_prints(catalogue_file: Path) -> None:
+    with Catalogue(catalogue_file, readonly=True) as cat:
+        plain = cat.find(sort="name")
+    hostile = [
+        dataclasses.replace(plain[0], project=SCRIPT, subject_id=f"{IMG} {ESCAPE}"),
+        dataclasses.replace(plain[1], acquired=JS_LINK + "'\u202e", modalities=(SCRIPT, "a&b")),
+        dataclasses.replace(plain[2], project="café \u2066", subject_id=None),
+    ]
+    records = plain + hostile
+    expected = templates().env.from_string(JINJA_ROWS).render(records=records)
+    assert _between_tags(result_rows(records)) == _between_tags(expected)
+    shown = str(result_rows(hostile))
+    assert "<script>" not in shown and "\x1b" not in shown and "\\x1b[31mred" in shown
+
+
+def _between_tags(html: str) -> str:
+    """``html`` without the whitespace between tags, which a browser does not show."""
+    return re.sub(r">\s+<", "><", html).strip()
 
 
 def test_overview_lists_failed_and_pending_jobs_escaped_and_bounded(

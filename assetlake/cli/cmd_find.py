@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import fields
 from enum import EnumMeta
@@ -16,6 +15,7 @@ from assetlake.catalogue.query import DEFAULT_LIMIT, Query
 from assetlake.cli.options import catalogue_option, lake_option, open_catalogue
 from assetlake.cli.output import end_output, one_line
 from assetlake.errors import CatalogueBusyError, QueryError
+from assetlake.jsontext import indented
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -138,7 +138,7 @@ def show(records: list[Record], fmt: str, limit: int | None) -> None:
             f"assetlake find: showing the first {limit} matches; raise --limit for more", err=True
         )
     if fmt == "json":
-        click.echo(json.dumps([r.without_metadata() for r in records], indent=2))
+        click.echo(indented([r.without_metadata() for r in records]))
     elif fmt in ("names", "urls"):
         for record in records:
             click.echo(record.name if fmt == "names" else record.url)

@@ -30,14 +30,25 @@ if TYPE_CHECKING:
     metavar="SECONDS",
     help="Re-read the lake this often (0: only on start).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes serving requests, each on its own core  [default: one per core]",
+)
 def command(
-    lake: str | None, catalogue_file: Path | None, host: str, port: int, refresh: float
+    lake: str | None,
+    catalogue_file: Path | None,
+    host: str,
+    port: int,
+    refresh: float,
+    workers: int | None,
 ) -> None:
     """Serve the catalogue as a website with a JSON API under /api/ (read-only).
 
     The catalogue is refreshed from the lake on start and every --refresh seconds (indexed, or
     the published one fetched when there is no local index); if the lake cannot be reached the
-    site keeps serving the last catalogue with a notice.
+    site keeps serving the last catalogue with a notice. Requests are served by --workers
+    processes (one refreshes for all).
 
     \b
     Examples:
@@ -45,7 +56,7 @@ def command(
       assetlake serve --catalogue lab.sqlite --port 8080
     """
     try:
-        from assetlake.web.app import create_app
+        import assetlake.web.app  # noqa: F401 - the extra's packages, checked before anything
     except ImportError as error:
         raise click.ClickException(
             f"the website needs {error.name}: pip install 'assetlake[web]'"
@@ -53,7 +64,7 @@ def command(
     from assetlake.catalogue import default_catalogue_path
     from assetlake.errors import UsageError
     from assetlake.store import normalise_lake_url
-    from assetlake.web.server import bind, server
+    from assetlake.web.server import bind, default_workers, serve
     from assetlake.web.site import Site
 
     if not lake and catalogue_file is None:
@@ -70,7 +81,7 @@ def command(
     click.echo(f"assetlake serve: {lake or path} at http://{shown}:{bound}/ (Ctrl-C to stop)")
     if lake:
         threading.Thread(target=_say_when_ready, args=(site,), daemon=True).start()
-    server(create_app(site), sock).run(sockets=[sock])
+    serve(site, sock, workers or default_workers())
 
 
 def _say_when_ready(site: Site) -> None:

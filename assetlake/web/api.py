@@ -8,7 +8,6 @@ stays that list.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from assetlake import __version__
 from assetlake.catalogue.query import DEFAULT_LIMIT
 from assetlake.errors import AssetLakeError, AssetNotFoundError, CatalogueError, UsageError
+from assetlake.jsontext import indented
 from assetlake.naming import parse_name
 from assetlake.web.overview import MAX_SHOWN
 from assetlake.web.params import openapi_parameters, paged, parse_query, query_string
@@ -65,7 +65,7 @@ def assets(request: Request) -> Response:
         page = search(_site(request), query)
     except AssetLakeError as error:
         return _json_error(error)
-    body = json.dumps([record.without_metadata() for record in page.records], indent=2) + "\n"
+    body = indented([record.without_metadata() for record in page.records]) + "\n"
     headers = {}
     if page.cursor is not None:
         url = request.url.replace(query=query_string(query, cursor=page.cursor))

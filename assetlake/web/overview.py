@@ -38,6 +38,12 @@ class JobsPanel:
         return {"pending": self.pending, "failed": self.failed, "shown": self.rows,
                 "read_at": self.read_at.isoformat(timespec="seconds")}  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobsPanel:
+        """The panel :meth:`to_dict` wrote (how a worker process receives it)."""
+        read_at = datetime.fromisoformat(data["read_at"])
+        return cls(data["shown"], data["pending"], data["failed"], read_at)
+
 
 def read_jobs(store: Store) -> JobsPanel:
     """The lake's open jobs: failed first, at most :data:`MAX_SHOWN` in full."""
@@ -48,7 +54,7 @@ def read_jobs(store: Store) -> JobsPanel:
         [job_row(state) for state in found.jobs],
         pending=found.total - found.failed,
         failed=found.failed,
-        read_at=datetime.now(UTC),
+        read_at=datetime.now(UTC).replace(microsecond=0),  # all the page and API show
     )
 
 

@@ -5,18 +5,25 @@ is seen by the next request and never blocks a page for long. A refresh that can
 keeps the last catalogue and sets :attr:`Site.notice`, which every page shows. The same refresh
 reads the lake's open populate jobs (:attr:`Site.jobs`) for the overview. Figures are the PNG
 objects of derived assets; an asset never changes, so its listing is cached for the site's life.
+
+Served by several worker processes, only one process refreshes (two would index into the same
+file): it writes each refresh's outcome (:class:`Refreshed`) to a status file that the workers'
+sites follow, so every worker shows the same notice and jobs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assetlake.errors import AssetLakeError, CatalogueError
 from assetlake.naming import Level, parse_name
@@ -37,17 +44,50 @@ MAX_CACHED_LISTINGS = 2048
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-class Site:
-    """The state of one running site; ``lake`` is None when it only reads a catalogue file."""
+@dataclass(frozen=True)
+class Refreshed:
+    """What the last refresh left for the pages: whether one has ended yet, the notice when the
+    lake could not be read, when the catalogue was last up to date, and the open populate jobs
+    (None for a site without a lake)."""
 
-    def __init__(self, catalogue_path: Path, lake: str | None = None, refresh: float = 0) -> None:
+    ended: bool = False
+    notice: str | None = None
+    at: datetime | None = None
+    jobs: JobsPanel | None = None
+
+    def to_json(self) -> str:
+        at = self.at.isoformat() if self.at else None
+        jobs = self.jobs.to_dict() if self.jobs else None
+        return json.dumps({"ended": self.ended, "notice": self.notice, "at": at, "jobs": jobs})
+
+    @classmethod
+    def from_json(cls, text: str) -> Refreshed:
+        data: dict[str, Any] = json.loads(text)
+        jobs = JobsPanel.from_dict(data["jobs"]) if data["jobs"] else None
+        at = datetime.fromisoformat(data["at"]) if data["at"] else None
+        return cls(data["ended"], data["notice"], at, jobs)
+
+
+class Site:
+    """The state of one running site; ``lake`` is None when it only reads a catalogue file.
+    With ``follows``, a worker's site: it never refreshes and shows what that file says."""
+
+    def __init__(
+        self,
+        catalogue_path: Path,
+        lake: str | None = None,
+        refresh: float = 0,
+        *,
+        follows: Path | None = None,
+    ) -> None:
         self.catalogue_path = catalogue_path
         self.lake = lake
         self.refresh_seconds = refresh
-        self.notice: str | None = None
-        self.refreshed_at: datetime | None = None
-        #: The open populate jobs as the last refresh read them; None for a site without a lake.
-        self.jobs: JobsPanel | None = None
+        self.follows = follows
+        #: Where each refresh also writes its outcome for worker sites to follow (or None).
+        self.shares: Path | None = None
+        self._refreshed = Refreshed(ended=lake is None)
+        self._followed: tuple[Any, ...] | None = None
         #: Set once the first refresh has ended (well or not): tests and the CLI wait on it.
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -56,6 +96,32 @@ class Site:
         self._listings: OrderedDict[str, list[ObjectInfo]] = OrderedDict()
         self._lock = threading.Lock()
         self._connections = threading.local()
+
+    # -- what the last refresh left ---------------------------------------------------------
+    @property
+    def refreshed(self) -> Refreshed:
+        """The last refresh's outcome: this site's own, or the one the followed file holds (read
+        again only when a refresh has replaced it, so a request costs one ``stat``)."""
+        if self.follows is None:
+            return self._refreshed
+        try:
+            info = self.follows.stat()
+            identity = (info.st_ino, info.st_mtime_ns, info.st_size)
+            if identity != self._followed:
+                self._refreshed = Refreshed.from_json(self.follows.read_text())
+                self._followed = identity
+        except FileNotFoundError:  # the first refresh has not ended
+            pass
+        return self._refreshed
+
+    @property
+    def notice(self) -> str | None:
+        return self.refreshed.notice
+
+    @property
+    def jobs(self) -> JobsPanel | None:
+        """The open populate jobs as the last refresh read them; None for a site without a lake."""
+        return self.refreshed.jobs
 
     # -- the catalogue -----------------------------------------------------------------------
     @contextmanager
@@ -70,7 +136,7 @@ class Site:
             info = self.catalogue_path.stat()
         except OSError:
             info = None
-        if info is None and self.lake and not self.ready.is_set():
+        if info is None and self.lake and not self.refreshed.ended:
             raise CatalogueError(
                 f"the catalogue of {self.lake} is still being read; reload in a moment"
             )
@@ -86,7 +152,7 @@ class Site:
 
     def start(self) -> None:
         """Refresh now and then every ``refresh_seconds`` in a background thread."""
-        if self.lake is None:
+        if self.lake is None or self.follows is not None:
             self.ready.set()
             return
         self._thread = threading.Thread(target=self._loop, name="assetlake-refresh", daemon=True)
@@ -105,26 +171,32 @@ class Site:
 
     def refresh(self) -> None:
         """Bring the catalogue up to date with the lake; on failure keep it and set the notice."""
+        last = self._refreshed
         try:
             self._refresh()
-            self.jobs = read_jobs(self.store())
+            jobs = read_jobs(self.store())
         except Exception as error:  # any failure: the site keeps serving what it has
             log.warning("refreshing the catalogue of %s failed: %s", self.lake, error)
-            as_of = (
-                f"as of {self.refreshed_at:%Y-%m-%d %H:%M} UTC"
-                if self.refreshed_at
-                else "from the last run"
-            )
+            as_of = f"as of {last.at:%Y-%m-%d %H:%M} UTC" if last.at else "from the last run"
             kind = "cannot be reached" if isinstance(error, OSError) else "could not be read"
-            self.notice = (
+            notice = (
                 f"The lake {self.lake} {kind} ({type(error).__name__}); "
                 f"showing the catalogue {as_of}."
             )
+            self._refreshed = Refreshed(True, notice, last.at, last.jobs)
         else:
-            self.notice = None
-            self.refreshed_at = datetime.now(UTC)
+            self._refreshed = Refreshed(True, None, datetime.now(UTC), jobs)
         finally:
+            if self.shares is not None:
+                self._share()
             self.ready.set()
+
+    def _share(self) -> None:
+        """Write the outcome for the workers whole: a reader sees the old file or the new."""
+        assert self.shares is not None
+        partial = self.shares.with_name(self.shares.name + ".partial")
+        partial.write_text(self._refreshed.to_json())
+        os.replace(partial, self.shares)
 
     def _refresh(self) -> None:
         """Index into our own catalogue, or fetch the published one when we have none of ours."""
