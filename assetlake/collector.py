@@ -1,4 +1,4 @@
-"""Rare garbage collections while many small requests are in flight.
+"""Rare garbage collections while many small requests are in flight (upload, download, verify).
 
 Each request of a bulk path allocates a dozen short-lived container objects (awscrt's request,
 its future and event, the callbacks), freed by reference counting when it completes, since none

@@ -49,6 +49,7 @@ from assetlake.asset import (
     consolidate,
 )
 from assetlake.checksums import FileChecksums, crc32_text, file_checksums
+from assetlake.collector import rare_collections
 from assetlake.digest import asset_digest
 from assetlake.errors import (
     AssetExistsError,
@@ -159,7 +160,7 @@ def upload_folder(
     store.check()
     if dry_run:
         return _result(_plan(store, name, sidecars, files), dry_run=True)
-    with _one_per_process(store.url, str(name)):
+    with _one_per_process(store.url, str(name)), rare_collections():
         plan = _plan(store, name, sidecars, files)
         claim, took_over = _claim(store, plan)
         cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
