@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from assetlake.store import BLOCK
+#: Bytes read at once to checksum a file.
+READ = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,12 @@ class Checksummer:
 
 
 def file_checksums(path: Path, part_size: int | None) -> FileChecksums:
-    """Read ``path`` once; ``part_size`` is the size of the parts it is sent in (None: one PUT)."""
+    """Read ``path`` once; ``part_size`` is the size of the parts it is sent in (None: one PUT).
+    One buffer of at most :data:`READ` bytes is reused: a fresh 8 MiB block per read kept two
+    of them in each uploading thread's malloc arena, 16 MiB of a 1 GiB upload's peak."""
     summer = Checksummer(part_size)
-    with open(path, "rb") as stream:
-        while block := stream.read(BLOCK):
-            summer.update(block)
+    with open(path, "rb", buffering=0) as stream:
+        view = memoryview(bytearray(min(os.fstat(stream.fileno()).st_size, READ)))
+        while count := stream.readinto(view):
+            summer.update(view[:count])
     return summer.result()

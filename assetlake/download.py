@@ -12,13 +12,16 @@ symbolic link on the way).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
+import itertools
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from assetlake.asset import (
     ManifestEntry,
     classify,
 )
+from assetlake.collector import rare_collections
 from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
 from assetlake.naming import parse_name
@@ -43,6 +47,11 @@ from assetlake.store import BLOCK, SMALL, Store, sha256_file
 MAX_NAME_BYTES = 255
 #: Threads writing small objects fetched whole: the file system's work on a second core.
 WRITERS = 4
+#: How a temporary file is created: a new file only, never through a link.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: This process's part of its temporary file names, and the serial numbers of the rest.
+_TOKEN = uuid.uuid4().hex
+_SERIAL = itertools.count()
 
 
 @dataclass
@@ -137,15 +146,22 @@ def download_asset(
     if root.is_symlink():
         raise UsageError(f"{root}: is a link; remove it and download again")
     _remove_leftovers(root)
+    with rare_collections():
+        return _download(store, plan, root, workers, progress)
+
+
+def _download(
+    store: Store, plan: DownloadPlan, root: Path, workers: int, progress: ProgressReport | None
+) -> DownloadResult:
     result = DownloadResult(plan.name, root)
     tracker = Tracker(Progress(plan.name, 0, plan.size, 0, len(plan.entries)), progress)
-    folders: set[Path] = set()
+    folders = _Folders(root)
     small: dict[str, tuple[ManifestEntry, Path]] = {}
     for entry in plan.entries:
         if entry.size > SMALL:
             continue
-        target = _target(root, entry.path, folders)
-        if _verified(target, entry):
+        target, there = folders.target(entry.path)
+        if there and _verified(target, entry):
             _done(result, tracker, entry, fetched=False)
         else:
             small[f"{plan.name}/{entry.path}"] = (entry, target)
@@ -153,7 +169,7 @@ def download_asset(
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="assetlake-download")
     try:
         futures = {
-            pool.submit(_fetch, store, plan, root, entry, tracker, folders): entry
+            pool.submit(_fetch, store, plan, entry, tracker, folders): entry
             for entry in plan.entries
             if entry.size > SMALL
         }
@@ -179,24 +195,37 @@ def _write_small(
     tracker: Tracker,
     workers: int,
 ) -> None:
-    """Fetch the small objects through the bulk path and check and write each on one of
-    :data:`WRITERS` threads as it arrives (creating and renaming a file costs more CPU than its
-    GET, most of it in the kernel, which runs beside the fetches); at most ``4 * WRITERS`` wait
-    to be written, so memory stays flat."""
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="assetlake-write") as writers:
-        pending: dict[Future[None], ManifestEntry] = {}
+    """Fetch the small objects through the bulk path; :data:`WRITERS` threads each take the next
+    object as it arrives, check it and write it (creating and renaming a file costs more CPU
+    than its GET, most of it in the kernel, which runs beside the fetches). Each thread takes
+    its answer from the bulk path itself: a relay through this thread cost more CPU per file
+    than the write. The bulk path holds at most its own answers in flight, so memory stays
+    flat."""
+    answers = store.get_many(small, workers)
+    lock = threading.Lock()
+    failed = threading.Event()
 
-        def collect(finished: Iterable[Future[None]]) -> None:
-            for future in finished:
+    def write() -> None:
+        try:
+            while not failed.is_set():
+                with lock:
+                    answer = next(answers, None)
+                if answer is None:
+                    return
+                entry, target = small[answer[0]]
+                write_verified(store.url, asset, entry, target, answer[1])
+                with lock:
+                    _done(result, tracker, entry, fetched=True)
+        except BaseException:
+            failed.set()
+            raise
+
+    try:
+        with ThreadPoolExecutor(WRITERS, thread_name_prefix="assetlake-write") as writers:
+            for future in [writers.submit(write) for _ in range(WRITERS)]:
                 future.result()
-                _done(result, tracker, pending.pop(future), fetched=True)
-
-        for key, data in store.get_many(small, workers):
-            if len(pending) >= 4 * WRITERS:
-                collect(wait(pending, return_when=FIRST_COMPLETED).done)
-            entry, target = small[key]
-            pending[writers.submit(write_verified, store.url, asset, entry, target, data)] = entry
-        collect(as_completed(list(pending)))
+    finally:
+        answers.close()  # every writer has returned: stops the bulk path's requests
 
 
 def _done(result: DownloadResult, tracker: Tracker, entry: ManifestEntry, *, fetched: bool) -> None:
@@ -213,14 +242,13 @@ def _done(result: DownloadResult, tracker: Tracker, entry: ManifestEntry, *, fet
 def _fetch(
     store: Store,
     plan: DownloadPlan,
-    root: Path,
     entry: ManifestEntry,
     tracker: Tracker,
-    folders: set[Path],
+    folders: _Folders,
 ) -> bool:
-    """Make ``root/<path>`` a verified copy of the entry; False when it already was one."""
-    target = _target(root, entry.path, folders)
-    if _verified(target, entry):
+    """Make the entry's file a verified copy of it; False when it already was one."""
+    target, there = folders.target(entry.path)
+    if there and _verified(target, entry):
         tracker.bytes(entry.size)
         tracker.file()
         return False
@@ -246,19 +274,33 @@ def write_verified(
     lake: str, asset: str, entry: ManifestEntry, target: Path, data: bytes | None
 ) -> None:
     """Write an object of ``asset`` read whole (None: missing) to ``target`` only if its size
-    and SHA-256 are the manifest's, under a temporary name renamed into place."""
+    and SHA-256 are the manifest's, under a temporary name renamed into place. Plain system
+    calls (no file object, no fsync: a copy the machine lost before it reached the disk fails
+    its hash on the next download, which fetches it again)."""
     if data is None:
         raise _missing(lake, asset, entry)
     if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
         raise _disagrees(lake, asset, entry, "size" if len(data) != entry.size else "sha256")
-    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    final = os.fspath(target)
+    tmp = f"{os.path.dirname(final)}/{_tmp_name()}"
+    handle = os.open(tmp, _CREATE, 0o666)
     try:
-        with open(tmp, "xb") as sink:
-            sink.write(data)
-        os.replace(tmp, target)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+        finally:
+            os.close(handle)
+        os.rename(tmp, final)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+
+
+def _tmp_name() -> str:
+    """A temporary file name no other download (this process or another) uses."""
+    return f"{TMP_PREFIX}{_TOKEN}-{os.getpid()}-{next(_SERIAL)}"
 
 
 def copy_verified(
@@ -305,15 +347,34 @@ def _missing(lake: str, asset: str, entry: ManifestEntry) -> IntegrityError:
     )
 
 
-def _target(root: Path, path: str, folders: set[Path]) -> Path:
-    """``root/path``, its folders created; every folder on the way must be a real folder inside
-    ``root`` (a symbolic link placed in DEST would lead the file elsewhere). ``folders`` holds
-    those already checked by this download (a Zarr's thousands of chunks share a few)."""
-    folder = root
-    for part in path.split("/")[:-1]:
-        folder = folder / part
-        if folder in folders:
-            continue
+class _Folders:
+    """The folders of one download under ``root``, each created and checked once (a Zarr's
+    thousands of chunks share a few), with the names that were in it when it was checked:
+    a file not among them was not there before this download, and needs no look."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._checked: dict[str, tuple[Path, frozenset[str]]] = {"": (root, _names(root))}
+        self._lock = threading.Lock()
+
+    def target(self, path: str) -> tuple[Path, bool]:
+        """``root/path``, its folders created, and whether a file of its name was there; every
+        folder on the way must be a real folder inside ``root`` (a symbolic link placed in DEST
+        would lead the file elsewhere)."""
+        inside, _, name = path.rpartition("/")
+        found = self._checked.get(inside)
+        if found is None:
+            with self._lock:
+                found = self._check(inside)
+        folder, names = found
+        return folder / name, name in names
+
+    def _check(self, inside: str) -> tuple[Path, frozenset[str]]:
+        found = self._checked.get(inside)
+        if found is not None:
+            return found
+        parent, _, part = inside.rpartition("/")
+        folder = self._check(parent)[0] / part
         try:
             folder.mkdir(exist_ok=True)
         except OSError as error:
@@ -322,8 +383,12 @@ def _target(root: Path, path: str, folders: set[Path]) -> Path:
             ) from None
         if folder.is_symlink() or not folder.is_dir():
             raise UsageError(f"{folder}: is a link or not a folder; remove it and download again")
-        folders.add(folder)
-    return folder / path.rsplit("/", 1)[-1]
+        found = self._checked[inside] = (folder, _names(folder))
+        return found
+
+
+def _names(folder: Path) -> frozenset[str]:
+    return frozenset(os.listdir(folder))
 
 
 def _check_path(where: str, path: str) -> None:

@@ -49,6 +49,7 @@ from assetlake.asset import (
     consolidate,
 )
 from assetlake.checksums import FileChecksums, crc32_text, file_checksums
+from assetlake.collector import rare_collections
 from assetlake.digest import asset_digest
 from assetlake.errors import (
     AssetExistsError,
@@ -160,7 +161,7 @@ def upload_folder(
         plan = _plan(store, name, sidecars, files)
         _check_indexable(store.url, plan, sidecars)
         return _result(plan, dry_run=True)
-    with _one_per_process(store.url, str(name)):
+    with _one_per_process(store.url, str(name)), rare_collections():
         plan = _plan(store, name, sidecars, files)
         _check_indexable(store.url, plan, sidecars)
         claim, took_over = _claim(store, plan)

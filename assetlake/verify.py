@@ -15,13 +15,14 @@ S3's record of what it stores rather than the bytes themselves.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from assetlake.asset import COMMIT, MANIFEST, Layout, Manifest, ManifestEntry, classify
+from assetlake.asset import COMMIT, MANIFEST, Manifest, ManifestEntry
 from assetlake.checksums import same_composite
+from assetlake.collector import rare_collections
 from assetlake.digest import asset_digest
 from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
@@ -111,8 +112,22 @@ def verify_asset(
             f"verify --fast compares the checksums S3 stores, and lake {store.url} is a local "
             "folder that stores none: run 'assetlake verify' without --fast"
         )
-    stored = {info.key.removeprefix(f"{name}/"): info.size for info in store.list(f"{name}/")}
-    document = _json(store, name, COMMIT) if classify(stored) is Layout.COMMITTED else None
+    # The listing (only sizes and strays) and the unfinished uploads are read meanwhile: at
+    # 30 ms a page they are most of a fast verify's critical path otherwise.
+    with rare_collections(), ThreadPoolExecutor(2, thread_name_prefix="assetlake-list") as pool:
+        listing = pool.submit(_sizes, store, name)
+        unfinished = pool.submit(store.leftovers, f"{name}/")
+        report = _check(store, name, fast, listing, workers)
+        report.unfinished = [key.removeprefix(f"{name}/") for key in unfinished.result()]
+    return report
+
+
+def _check(
+    store: Store, name: str, fast: bool, listing: Future[dict[str, int]], workers: int
+) -> VerifyReport:
+    """The commit document, the manifest and every object, against each other; ``listing``
+    arrives while the objects are checked."""
+    document = _json(store, name, COMMIT)
     if document is None:
         raise AssetNotFoundError(
             f"asset {name} is not committed in {store.url} (no {COMMIT}); check the name with "
@@ -126,7 +141,6 @@ def verify_asset(
             "verify checks only assets committed by 'assetlake upload'"
         )
     report = VerifyReport(name, fast=fast)
-    report.unfinished = [key.removeprefix(f"{name}/") for key in store.leftovers(f"{name}/")]
     raw_manifest = store.get(f"{name}/{MANIFEST}")
     if raw_manifest is None:
         report.missing.append(MANIFEST)
@@ -141,10 +155,38 @@ def verify_asset(
         return report
     if not swapped:  # a digest of a swapped manifest would name nothing
         _check_digest(summary, entries, report)
-    _compare(store, name, entries, stored, report, workers)
+    report.checked, report.size = len(entries), sum(entry.size for entry in entries)
+    if fast:
+        _compare_stored(store, name, entries, listing, report, workers)
+    else:
+        _compare(store, name, entries, listing.result(), report, workers)
     listed = {entry.path for entry in entries} | {MANIFEST, COMMIT}
-    report.unexpected = sorted(path for path in stored if path not in listed)
+    report.unexpected = sorted(path for path in listing.result() if path not in listed)
+    report.missing.sort()
+    report.changed.sort(key=lambda c: c.path)
+    report.unchecked.sort(key=lambda c: c.path)
     return report
+
+
+def _sizes(store: Store, name: str) -> dict[str, int]:
+    """Every object under the asset's folder (relative to it) and its size."""
+    return {info.key.removeprefix(f"{name}/"): info.size for info in store.list(f"{name}/")}
+
+
+def _listed(
+    entries: Iterable[ManifestEntry], stored: dict[str, int], report: VerifyReport
+) -> list[ManifestEntry]:
+    """The entries the listing shows at their size (the others reported missing or changed)."""
+    present = []
+    for entry in entries:
+        size = stored.get(entry.path)
+        if size is None:
+            report.missing.append(entry.path)
+        elif size != entry.size:
+            report.changed.append(Changed(entry.path, f"size {size}, manifest says {entry.size}"))
+        else:
+            present.append(entry)
+    return present
 
 
 def _compare(
@@ -155,29 +197,12 @@ def _compare(
     report: VerifyReport,
     workers: int,
 ) -> None:
-    """Sizes from the listing first (cheap), then a concurrent re-hash (or, fast, a HEAD) of
-    every present object."""
-    to_hash = []
-    for entry in entries:
-        path, size = entry.path, entry.size
-        report.checked += 1
-        report.size += size
-        if path not in stored:
-            report.missing.append(path)
-        elif stored[path] != size:
-            report.changed.append(Changed(path, f"size {stored[path]}, manifest says {size}"))
-        else:
-            to_hash.append(entry)
-    if report.fast:
-        _compare_stored(store, name, to_hash, report, workers)
-        return
-    for entry, digest in _hashes(store, name, to_hash, workers):
+    """Sizes from the listing first (cheap), then a concurrent re-hash of every present object."""
+    for entry, digest in _hashes(store, name, _listed(entries, stored, report), workers):
         if digest is None:
             report.missing.append(entry.path)
         elif digest != entry.sha256:
             report.changed.append(Changed(entry.path, "sha256 differs from the manifest"))
-    report.missing.sort()
-    report.changed.sort(key=lambda c: c.path)
 
 
 def _hashes(
@@ -198,20 +223,15 @@ def _hashes(
 def _compare_stored(
     store: Store,
     name: str,
-    entries: list[ManifestEntry],
+    entries: tuple[ManifestEntry, ...],
+    listing: Future[dict[str, int]],
     report: VerifyReport,
     workers: int,
 ) -> None:
-    """One HEAD per object that the manifest gives a CRC32 for; the others are unchecked."""
-    checkable = [entry for entry in entries if entry.crc32 is not None]
-    report.unchecked += [
-        Changed(
-            entry.path, "its manifest entry has no CRC32 (uploaded before assetlake recorded them)"
-        )
-        for entry in entries
-        if entry.crc32 is None
-    ]
-    by_key = {f"{name}/{entry.path}": entry for entry in checkable}
+    """One HEAD per object that the manifest gives a CRC32 for (its presence, size and stored
+    CRC32), while the listing is read; the others are checked by the listing's sizes only and
+    reported unchecked."""
+    by_key = {f"{name}/{entry.path}": entry for entry in entries if entry.crc32 is not None}
     for key, stored in store.stored_checksums(by_key, workers):
         entry = by_key[key]
         if stored is None:
@@ -235,9 +255,13 @@ def _compare_stored(
             )
         else:
             report.changed.append(Changed(entry.path, "CRC32 differs from the manifest"))
-    report.missing.sort()
-    report.changed.sort(key=lambda c: c.path)
-    report.unchecked.sort(key=lambda c: c.path)
+    old = [entry for entry in entries if entry.crc32 is None]
+    report.unchecked += [
+        Changed(
+            entry.path, "its manifest entry has no CRC32 (uploaded before assetlake recorded them)"
+        )
+        for entry in _listed(old, listing.result(), report)
+    ]
 
 
 def _same_crc32(crc: str, entry: ManifestEntry) -> bool:

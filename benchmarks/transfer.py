@@ -10,11 +10,16 @@ Every run is a fresh child process (its CPU and peak RSS are its own) against a 
 
     python benchmarks/transfer.py            # the shapes above, at 0 and 30 ms
     python benchmarks/transfer.py --quick    # 300 x 64 KiB, 40 x 1 MiB, 24 MiB, at 0 and 30 ms
+    # A/B on a shared machine: only the 1 GiB upload at 30 ms, this checkout against another,
+    # the two alternating in one run (rows of the other say contender "assetlake@baseline")
+    python benchmarks/transfer.py --shape file_1GiB --latency 30 --contender assetlake \\
+        --read none --baseline /tmp/assetlake-main --repeat 3 --out /tmp/ab.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -25,6 +30,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +56,9 @@ SHAPES = {
 }
 #: The shape whose assetlake asset is downloaded and verified afterwards.
 READ_SHAPE = "zarr_10000x64KiB"
+READS = ("download", "verify", "verify_fast")
+#: The contender name of the runs made with ``--baseline``'s assetlake.
+BASELINE = "assetlake@baseline"
 
 
 # -- the child: one transfer, timed ------------------------------------------------------------
@@ -184,17 +194,14 @@ class Endpoint:
         self.process.wait()  # type: ignore[attr-defined]
 
 
-def measure(task: str, folder: Path, prefix: str) -> dict[str, Any]:
-    """One task in a child process."""
+def measure(task: str, folder: Path, prefix: str, checkout: Path = ROOT.parent) -> dict[str, Any]:
+    """One task in a child process, importing assetlake from ``checkout``."""
     command = [sys.executable, __file__, "--child", task, str(folder), prefix]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=_env())
+    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{ROOT}"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{task} failed: {done.stderr.strip().splitlines()[-3:]}")
     return json.loads(done.stdout)
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{ROOT.parent}{os.pathsep}{ROOT}"}
 
 
 def row(run: dict[str, Any], objects: int, size: int, latency_ms: int, who: str) -> dict[str, Any]:
@@ -212,32 +219,40 @@ def row(run: dict[str, Any], objects: int, size: int, latency_ms: int, who: str)
     }
 
 
-def benchmark(quick: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Plan:
+    """What one run measures: the default is everything, at 0 and 30 ms."""
+
+    quick: bool = False
+    shapes: tuple[str, ...] = tuple(SHAPES)
+    latencies: tuple[int, ...] = LATENCIES
+    contenders: tuple[str, ...] = CONTENDERS
+    reads: tuple[str, ...] = READS
+    #: Another checkout whose assetlake runs beside this one's, alternating.
+    baseline: Path | None = None
+    repeat: int = 1
+
+    def versions(self) -> list[tuple[str, Path]]:
+        """(contender name, checkout) of every assetlake measured."""
+        found = [("assetlake", ROOT.parent)]
+        return found + ([(BASELINE, self.baseline)] if self.baseline else [])
+
+
+def benchmark(plan: Plan) -> dict[str, Any]:
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
     rows: list[dict[str, Any]] = []
-    runs = 0
+    runs = itertools.count(1)
     with tempfile.TemporaryDirectory(prefix="assetlake-transfer-") as tmp:
-        for shape, sizes in SHAPES.items():
-            count, size = sizes[quick]
+        for shape in plan.shapes:
+            count, size = SHAPES[shape][plan.quick]
             data = Path(tmp, shape, "data")
             write_data(data, count, size)
-            for latency in LATENCIES:
-                for contender in CONTENDERS:
-                    runs += 1
-                    folder = asset_folder(Path(tmp, shape), data, runs)
-                    files = _files(folder)
-                    total = sum(p.stat().st_size for p in files)
-                    with Endpoint(latency):
-                        os.sync()
-                        result = measure(contender, folder, f"run-{runs}")
-                        rows.append(
-                            {"shape": shape, **row(result, len(files), total, latency, contender)}
-                        )
-                        if contender == "assetlake" and shape == READ_SHAPE:
-                            rows += reads(folder, Path(tmp, "download"), latency, total)
-                    shutil.rmtree(folder)
+            for latency in plan.latencies:
+                for _ in range(plan.repeat):
+                    for contender in plan.contenders:
+                        rows += upload(plan, shape, data, latency, contender, runs)
             shutil.rmtree(data)
     return {
         "machine": {
@@ -247,34 +262,59 @@ def benchmark(quick: bool) -> dict[str, Any]:
             "load_average": list(os.getloadavg()),
             "server": "benchmarks/s3_endpoint.py --writable (separate process, loopback HTTP)",
         },
-        "quick": quick,
+        "quick": plan.quick,
         "rows": rows,
         "ratios_to_s5cmd": ratios(rows),
     }
 
 
-def reads(folder: Path, dest: Path, latency: int, total: int) -> list[dict[str, Any]]:
-    """Download, verify and verify --fast of the asset just uploaded from ``folder``."""
+def upload(
+    plan: Plan, shape: str, data: Path, latency: int, contender: str, runs: Iterator[int]
+) -> list[dict[str, Any]]:
+    """One contender's upload of a fresh asset folder to a fresh endpoint (assetlake: each
+    version's, in turn), then the reads of this checkout's asset of the read shape."""
+    rows = []
+    versions = plan.versions() if contender == "assetlake" else [(contender, ROOT.parent)]
+    for who, checkout in versions:
+        run = next(runs)
+        folder = asset_folder(Path(data.parent), data, run)
+        files = _files(folder)
+        total = sum(p.stat().st_size for p in files)
+        with Endpoint(latency):
+            os.sync()
+            result = measure(contender, folder, f"run-{run}", checkout)
+            rows.append({"shape": shape, **row(result, len(files), total, latency, who)})
+            if who == "assetlake" and shape == READ_SHAPE and plan.reads:
+                rows += reads(plan, folder, Path(data.parent, "download"), latency, total)
+        shutil.rmtree(folder)
+    return rows
+
+
+def reads(plan: Plan, folder: Path, dest: Path, latency: int, total: int) -> list[dict[str, Any]]:
+    """Download, verify and verify --fast of the asset just uploaded from ``folder``, by each
+    version in turn (a fresh download folder each)."""
     name = folder.name
     out = []
     data = {f"{name}/{p.relative_to(folder)}" for p in _files(folder) if _is_data(p, folder)}
-    for task in ("download", "verify", "verify_fast"):
-        before = served()
-        result = measure(task, dest, name)
-        after = served()
-        result["data_bytes_read"] = sum(after.get(k, 0) - before.get(k, 0) for k in data)
-        objects = result.get("objects", len(_files(folder)))
-        entry = row(result, objects, total, latency, "assetlake")
-        entry["data_bytes_read"] = result["data_bytes_read"]
-        out.append(
-            {
-                "shape": READ_SHAPE,
-                "operation": task,
-                **entry,
-                "objects_per_s": entry.pop("files_per_s"),
-            }
-        )
-    shutil.rmtree(dest, ignore_errors=True)
+    for task in plan.reads:
+        for who, checkout in plan.versions():
+            before = served()
+            os.sync()
+            result = measure(task, dest, name, checkout)
+            after = served()
+            shutil.rmtree(dest, ignore_errors=True)
+            result["data_bytes_read"] = sum(after.get(k, 0) - before.get(k, 0) for k in data)
+            objects = result.get("objects", len(_files(folder)))
+            entry = row(result, objects, total, latency, who)
+            entry["data_bytes_read"] = result["data_bytes_read"]
+            out.append(
+                {
+                    "shape": READ_SHAPE,
+                    "operation": task,
+                    **entry,
+                    "objects_per_s": entry.pop("files_per_s"),
+                }
+            )
     return out
 
 
@@ -311,11 +351,38 @@ def main() -> None:
         task, folder, prefix = sys.argv[2:5]
         print(json.dumps(child(task, Path(folder), prefix)))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__[__doc__.index("    python") :],
+    )
     parser.add_argument("--quick", action="store_true", help="small shapes")
+    parser.add_argument("--shape", action="append", choices=SHAPES, help="only these shapes")
+    parser.add_argument("--latency", action="append", type=int, help="ms a request (0 and 30)")
+    parser.add_argument("--contender", action="append", choices=CONTENDERS, help="only these")
+    parser.add_argument(
+        "--read",
+        action="append",
+        choices=(*READS, "none"),
+        help=f"reads of assetlake's {READ_SHAPE} asset (all; 'none': no read)",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose assetlake runs beside this one's"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="uploads of each contender")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "transfer.json")
     args = parser.parse_args()
-    report = benchmark(args.quick)
+    report = benchmark(
+        Plan(
+            quick=args.quick,
+            shapes=tuple(args.shape or SHAPES),
+            latencies=tuple(args.latency or LATENCIES),
+            contenders=tuple(args.contender or CONTENDERS),
+            reads=tuple(r for r in args.read or READS if r != "none"),
+            baseline=args.baseline.resolve() if args.baseline else None,
+            repeat=args.repeat,
+        )
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for r in report["rows"]:

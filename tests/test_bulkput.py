@@ -123,6 +123,8 @@ def test_expiring_credentials_are_refreshed_between_puts(endpoint: str, tmp_path
     assert signed_by(endpoint) == ["AKIDSECOND"]  # AKIDFIRST was due for refresh before use
     bulk.put_file("b", one, 5 << 20, None)
     assert signed_by(endpoint) == ["AKIDSECOND", "AKIDTHIRD"]
+    assert dict(bulk.stored_checksums(["a"])) == {"a": (1, file_checksums(one, None).crc32)}
+    assert sorted(signed_by(endpoint)) == ["AKIDFOURTH", "AKIDSECOND", "AKIDTHIRD"]  # HEADs too
 
 
 @pytest.mark.parametrize(

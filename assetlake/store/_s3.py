@@ -1,4 +1,4 @@
-"""A lake in an S3 bucket, through boto3 (requests), the bulk paths (many GETs through obstore,
+"""A lake in an S3 bucket, through botocore (requests), the bulk paths (many GETs through obstore,
 data PUTs through awscrt: ``_bulk.py``, ``_bulkput.py``) and s3fs (zarr/pynwb reading in place).
 
 Endpoint, region and credentials come from the standard AWS settings (``AWS_ENDPOINT_URL[_S3]``,
@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -100,15 +99,14 @@ class S3Store(Store):
             request_checksum_calculation="when_required",  # we send our own CRC32
             response_checksum_validation="when_required",
         )
-        session = boto3.session.Session(botocore_session=lean_session())
+        # botocore without boto3: nothing here uses boto3's additions, which cost 3 MB.
+        session = lean_session()
         # Timestamps stay text: nothing here reads them, and parsing one per listed object
         # (dateutil) costs more CPU than the rest of a 10,000-object listing.
-        session._session.get_component("response_parser_factory").set_parser_defaults(
-            timestamp_parser=str
-        )
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
         self._session = session
-        self.client = session.client(
-            "s3", config=config, region_name=session.region_name or "us-east-1"
+        self.client = session.create_client(
+            "s3", config=config, region_name=session.get_config_variable("region") or "us-east-1"
         )
 
     # -- helpers ---------------------------------------------------------------------------
