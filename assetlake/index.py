@@ -271,11 +271,10 @@ class _Crawler:
     def _listed(self, pending: list[_Pending]) -> list[_Pending]:
         """The assets among ``pending`` (see :meth:`_is_asset`), each folder listed (one request)
         and the sidecars it has and its commit document lacks read (their bytes, in ``raw``)."""
-        with ThreadPoolExecutor(self.workers) as pool:
-            listings = pool.map(lambda p: list(self.store.list(p.name + "/")), pending)
-            for item, listing in zip(pending, listings, strict=True):
-                start = len(item.name) + 1
-                item.objects = {info.key[start:]: info.size for info in listing}
+        folders = {f"{item.name}/": item for item in pending}
+        for folder, listing in self.store.list_many(folders, workers=self.workers):
+            start = len(folder)
+            folders[folder].objects = {info.key[start:]: info.size for info in listing}
         assets = [item for item in pending if self._is_asset(item)]
         wanted: dict[str, _Pending] = {}
         for item in assets:

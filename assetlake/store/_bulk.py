@@ -86,6 +86,12 @@ class Bulk:
         """``(key, size and ETag or None when missing)`` for every key, in completion order."""
         return self._many(self._head, keys)
 
+    def list_many(self, prefixes: Iterable[str]) -> Iterator[tuple[str, list[ObjectInfo] | None]]:
+        """``(prefix, its objects in key order)`` for every prefix, in completion order; None
+        for a prefix that is no folder (obstore lists whole '/'-separated parts only) or that
+        holds a key obstore refuses to parse: the caller lists those otherwise."""
+        return self._many(self._list, prefixes)
+
     async def _get(self, key: str) -> bytes | None:
         import obstore
 
@@ -103,6 +109,23 @@ class Bulk:
         except FileNotFoundError:  # obstore's NotFoundError
             return None
         return ObjectInfo(key, meta["size"], (meta.get("e_tag") or "").strip('"') or None)
+
+    async def _list(self, prefix: str) -> list[ObjectInfo] | None:
+        import obstore
+        from obstore.exceptions import InvalidPathError
+
+        if not prefix.endswith("/"):
+            return None
+        try:
+            found = await obstore.list(self.store, self.prefix + prefix).collect_async()
+        except InvalidPathError:
+            return None
+        start = len(self.prefix)
+        objects = (
+            ObjectInfo(meta["path"][start:], meta["size"], (meta["e_tag"] or "").strip('"') or None)
+            for meta in found
+        )
+        return sorted(objects, key=lambda info: info.key)
 
     def _many(
         self, call: Callable[[str], Coroutine[Any, Any, T]], keys: Iterable[str]
