@@ -240,7 +240,7 @@ class _Crawler:
         sidecars read: a background thread does that a batch at a time, at most two batches
         ahead, and its batches join the stream as they are done."""
         url, max_bytes = self.store.url, self.max_bytes
-        keys = [f"{name}/{COMMIT}" for name in names]
+        keys = (f"{name}/{COMMIT}" for name in names)
         missing: list[_Pending] = []
         listing: deque[Future[list[_Pending]]] = deque()
         with ThreadPoolExecutor(1, thread_name_prefix="assetlake-list") as lister:

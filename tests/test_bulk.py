@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import json
 import random
+import re
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -205,6 +206,34 @@ def test_a_lake_under_a_prefix_lists_and_reads_only_its_own_objects(s3_lake: str
     heads = dict(lake.head_many(keys))
     assert heads["other/a/obj"] is None
     assert {k: h.size for k, h in heads.items() if h} == {f"{n}/obj": len(n) for n in names}
+
+
+def test_bulk_reads_take_their_keys_as_they_go(s3_lake: str) -> None:
+    """Keys are read from the caller's iterator only as requests go out (at most INFLIGHT
+    ahead of the answers taken), so a crawl of a million keys never holds them in a list; a key
+    the store refuses ends the stream with its own error, after the answers before it."""
+    from assetlake.errors import UsageError
+    from assetlake.store._bulk import INFLIGHT
+
+    store = open_store(s3_lake)
+    store.put("a_1/x", b"data")
+    read = 0
+
+    def keys() -> Iterator[str]:
+        nonlocal read
+        for number in range(INFLIGHT * 2 + 50):
+            read += 1
+            yield "a_1/x" if number == 0 else f"missing/{number}"
+        read += 1
+        yield "a/../b"
+
+    taken = 0
+    with pytest.raises(UsageError, match=re.escape("a/../b")):
+        for key, data in store.get_many(keys()):
+            taken += 1
+            assert read - taken <= INFLIGHT
+            assert data == (b"data" if key == "a_1/x" else None)
+    assert taken == INFLIGHT * 2 + 50
 
 
 #: Keys S3 sends URL-encoded or XML-escaped, beside plain ones; sizes differ so Size is compared.
