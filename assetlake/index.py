@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,13 +115,20 @@ def index_lake(
 
 @dataclass
 class _Pending:
-    """A folder whose consolidated document did not settle it: it needs a listing."""
+    """A folder whose consolidated document did not settle it: it needs a listing (``objects``),
+    then the bytes of its sidecars (``raw``, read into ``sidecars`` by :func:`_settle_listed`)."""
 
     name: str
     document: dict[str, Any] | None
     problems: list[Problem] = field(default_factory=list)
     objects: dict[str, int] = field(default_factory=dict)
     sidecars: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, bytes] = field(default_factory=dict)
+
+
+#: What a worker settles: ``(lake url, max bytes, name, commit document bytes)``, or
+#: ``(lake url, max bytes, listed folder)``.
+Job = tuple[str, int, str, bytes] | tuple[str, int, _Pending]
 
 
 def _settle(url: str, max_bytes: int, name: str, data: bytes | None) -> Record | _Pending:
@@ -165,13 +174,43 @@ def commit_problems(url: str, name: str, data: bytes) -> list[Problem]:
     return [p for p in found if p.severity is Severity.ERROR] or found
 
 
-def _settle_all(
-    answers: list[tuple[str, int, str, bytes | None]],
-) -> list[Prepared | _Pending]:
-    """:func:`_settle` of a chunk of ``(lake url, max bytes, name, bytes)`` in a worker process,
-    each record prepared for its rows (which also makes it cheaper to send back)."""
-    settled = (_settle(*answer) for answer in answers)
-    return [prepare(item) if isinstance(item, Record) else item for item in settled]
+def _settle_listed(url: str, max_bytes: int, item: _Pending) -> Record:
+    """The record of a listed folder (see :meth:`_Crawler._listed`) from its sidecars' bytes:
+    a foreign asset, or one whose commit document was broken. Pure, like :func:`_settle`."""
+    for filename, data in item.raw.items():
+        document = read_document(filename, data, max_bytes=max_bytes)
+        if isinstance(document, Problem):
+            item.problems.append(document)
+        else:
+            item.sidecars[filename] = document
+    broken = bool(item.problems)
+    problems = [*item.problems, *_validate(item.name, item.sidecars)]
+    document = dict(item.document or {"name": item.name})
+    for filename, sidecar in item.sidecars.items():
+        document.setdefault(sidecar_key(filename), sidecar)
+    return _record(
+        url,
+        item.name,
+        item.sidecars,
+        document,
+        status=INVALID if broken else UNVERIFIED,
+        problems=problems,
+        size=sum(item.objects.values()),
+        objects=len(item.objects),
+        contents=summarise_contents(item.objects),
+    )
+
+
+def _settle_job(job: Job) -> Prepared | _Pending:
+    """:func:`_settle` or :func:`_settle_listed`, the record prepared for its rows (which also
+    makes it cheaper to send back from a worker)."""
+    item = _settle(*job) if len(job) == 4 else _settle_listed(*job)
+    return prepare(item) if isinstance(item, Record) else item
+
+
+def _settle_all(jobs: list[Job]) -> list[Prepared | _Pending]:
+    """:func:`_settle_job` of a chunk of jobs, in a worker process."""
+    return [_settle_job(job) for job in jobs]
 
 
 def processes_for(count: int) -> int:
@@ -182,6 +221,9 @@ def processes_for(count: int) -> int:
 
 
 class _Crawler:
+    """The crawl as a stream: GETs, settling and listing overlap, each in bounded batches, so
+    nothing is held for the whole lake but the names to read."""
+
     def __init__(self, store: Store, workers: int, max_bytes: int, processes: int) -> None:
         self.store = store
         self.workers = workers
@@ -189,43 +231,73 @@ class _Crawler:
         self.processes = processes
 
     def records(self, names: list[str]) -> Iterator[Record | Prepared]:
-        """One GET of ``metadata.nd.json`` per name; the rest are listed afterwards."""
-        pending: list[_Pending] = []
-        keys = [f"{name}/{COMMIT}" for name in names]
-        answers = (
-            (key.removesuffix(f"/{COMMIT}"), data)
-            for key, data in self.store.get_many(keys, workers=self.workers)
-        )
-        settled = self._in_processes(answers) if self.processes else self._here(answers)
+        """One GET of ``metadata.nd.json`` per name; a folder without one is listed (while the
+        GETs go on) and settled like the others. A commit document that settled nothing (broken,
+        or not assetlake's) sends its folder to a listing here, in batches."""
+        jobs = self._jobs(names)
+        if self.processes:
+            from assetlake._settler import Settlers
+
+            settled = Settlers(self.processes, _settle_all, _settle_all).run(jobs)
+        else:
+            settled = map(_settle_job, jobs)
+        unsettled: list[_Pending] = []
         for item in settled:
-            if isinstance(item, _Pending):
-                pending.append(item)
-            else:
+            if not isinstance(item, _Pending):
                 yield item
-        for start in range(0, len(pending), BATCH):
-            yield from self._listed_records(pending[start : start + BATCH])
+                continue
+            unsettled.append(item)
+            if len(unsettled) >= BATCH:
+                yield from self._listed_here(unsettled)
+                unsettled = []
+        yield from self._listed_here(unsettled)
 
-    def _here(self, answers: Iterable[tuple[str, bytes | None]]) -> Iterator[Record | _Pending]:
-        for name, data in answers:
-            yield _settle(self.store.url, self.max_bytes, name, data)
-
-    def _in_processes(
-        self, answers: Iterable[tuple[str, bytes | None]]
-    ) -> Iterator[Prepared | _Pending]:
-        """:func:`_settle` in worker processes while this one keeps the GETs going and writes."""
-        from assetlake._settler import Settlers
-
-        settlers = Settlers(self.processes, _settle_all, _settle_all)
+    def _jobs(self, names: list[str]) -> Iterator[Job]:
+        """Every commit document read, and every folder without one once it is listed and its
+        sidecars read: a background thread does that a batch at a time, at most two batches
+        ahead, and its batches join the stream as they are done."""
         url, max_bytes = self.store.url, self.max_bytes
-        return settlers.run((url, max_bytes, name, data) for name, data in answers)
+        keys = (f"{name}/{COMMIT}" for name in names)
+        missing: list[_Pending] = []
+        listing: deque[Future[list[_Pending]]] = deque()
+        with Pool(1, "assetlake-list") as lister:  # Ctrl-C never waits for a held listing
+            try:
+                for key, data in self.store.get_many(keys, workers=self.workers):
+                    if data is not None:
+                        yield url, max_bytes, key.removesuffix(f"/{COMMIT}"), data
+                    else:
+                        missing.append(_Pending(key.removesuffix(f"/{COMMIT}"), None))
+                        if len(missing) >= BATCH:
+                            listing.append(lister.submit(self._listed, missing))
+                            missing = []
+                    while listing and (listing[0].done() or len(listing) > 2):
+                        yield from ((url, max_bytes, item) for item in listing.popleft().result())
+                if missing:
+                    listing.append(lister.submit(self._listed, missing))
+                while listing:
+                    yield from ((url, max_bytes, item) for item in listing.popleft().result())
+            finally:
+                for batch in listing:
+                    batch.cancel()
 
-    def _listed_records(self, pending: list[_Pending]) -> Iterator[Record]:
-        """List each folder (one request), then GET the sidecars of the foreign ones at once."""
-        with Pool(self.workers) as pool:  # Ctrl-C never waits for a held listing
-            listings = pool.map(lambda p: _listing(self.store, p), pending)
-            for item, listing in zip(pending, listings, strict=True):
-                start = len(item.name) + 1
-                item.objects = {info.key[start:]: info.size for info in listing}
+    def _listed_here(self, pending: list[_Pending]) -> Iterator[Record]:
+        url, max_bytes = self.store.url, self.max_bytes
+        for item in self._listed(pending):
+            yield _settle_listed(url, max_bytes, item)
+
+    def _listed(self, pending: list[_Pending]) -> list[_Pending]:
+        """The assets among ``pending`` (see :meth:`_is_asset`), each folder listed (one request)
+        and the sidecars it has and its commit document lacks read (their bytes, in ``raw``)."""
+        folders = {f"{item.name}/": item for item in pending}
+        listed: set[str] = set()
+        try:
+            for folder, listing in self.store.list_many(folders, workers=self.workers):
+                folders[folder].objects = _objects(folder, listing)
+                listed.add(folder)
+        except TooDeepError:  # a folder nested beyond any key's reach: one at a time, then
+            for folder, item in folders.items():
+                if folder not in listed:
+                    item.objects = _objects(folder, _listing(self.store, item))
         assets = [item for item in pending if self._is_asset(item)]
         wanted: dict[str, _Pending] = {}
         for item in assets:
@@ -240,17 +312,10 @@ class _Crawler:
                 else:
                     wanted[f"{item.name}/{filename}"] = item
         for key, data in self.store.get_many(wanted, workers=self.workers):
-            item = wanted[key]
-            filename = key[len(item.name) + 1 :]
-            if data is None:
-                continue
-            document = read_document(filename, data, max_bytes=self.max_bytes)
-            if isinstance(document, Problem):
-                item.problems.append(document)
-            else:
-                item.sidecars[filename] = document
-        for item in assets:
-            yield self._foreign_record(item)
+            if data is not None:
+                item = wanted[key]
+                item.raw[key[len(item.name) + 1 :]] = data
+        return assets
 
     @staticmethod
     def _is_asset(item: _Pending) -> bool:
@@ -260,23 +325,9 @@ class _Crawler:
             return True
         return classify(item.objects) is Layout.FOREIGN
 
-    def _foreign_record(self, item: _Pending) -> Record:
-        broken = bool(item.problems)
-        problems = [*item.problems, *_validate(item.name, item.sidecars)]
-        document = dict(item.document or {"name": item.name})
-        for filename, sidecar in item.sidecars.items():
-            document.setdefault(sidecar_key(filename), sidecar)
-        return _record(
-            self.store.url,
-            item.name,
-            item.sidecars,
-            document,
-            status=INVALID if broken else UNVERIFIED,
-            problems=problems,
-            size=sum(item.objects.values()),
-            objects=len(item.objects),
-            contents=summarise_contents(item.objects),
-        )
+
+def _objects(folder: str, listing: list[ObjectInfo]) -> dict[str, int]:
+    return {info.key[len(folder) :]: info.size for info in listing}
 
 
 def _listing(store: Store, item: _Pending) -> list[ObjectInfo]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import json
 import random
+import re
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -63,6 +64,31 @@ def test_parallel_listing_equals_the_plain_listing(populated: str) -> None:
         return entries[start : start + 5], start + 5 < len(entries)
 
     assert [entry.rstrip("/") for entry in list_in_ranges(page, workers=8)] == plain
+
+
+@pytest.mark.parametrize("under", ["", "sub/lake"])
+def test_many_listings_equal_the_plain_listings(lake: str, under: str) -> None:
+    """Each folder's objects, in key order, as one listing of it gives them: names with spaces,
+    accents and escapes, a folder obstore would refuse (a key with an empty part, written behind
+    assetlake's back, which the plain listing skips), and a prefix that is no folder."""
+    store = open_store(f"{lake}/{under}".rstrip("/"))
+    files = ["a.json", "sub dir/é +%20.txt", "q?x#y", "deep/er/still.bin"]
+    for folder in ("one", "two", "odd"):
+        for number, name in enumerate(files):
+            store.put(f"{folder}/{name}", b"x" * number)
+    if lake.startswith("s3://"):
+        bucket = lake.removeprefix("s3://")
+        key = f"{under}/odd/a//b".lstrip("/")
+        store.client.put_object(Bucket=bucket, Key=key, Body=b"x")  # type: ignore[attr-defined]
+        refused = dict(store._bulk.list_many(["odd/", "one/"]))  # type: ignore[attr-defined]
+        assert refused["odd/"] is None and refused["one/"] is not None  # so listed the plain way
+    prefixes = ["one/", "two/", "odd/", "missing/", "on", "two/deep/"]
+    listed = dict(store.list_many(prefixes, workers=2))
+    assert listed == {
+        prefix: sorted(store.list(prefix), key=lambda i: i.key) for prefix in prefixes
+    }
+    assert [info.key for info in listed["one/"]] == sorted(f"one/{name}" for name in files)
+    assert listed["on"] == listed["one/"] and listed["missing/"] == []
 
 
 def test_ranges_cover_any_names_exactly_once() -> None:
@@ -180,6 +206,34 @@ def test_a_lake_under_a_prefix_lists_and_reads_only_its_own_objects(s3_lake: str
     heads = dict(lake.head_many(keys))
     assert heads["other/a/obj"] is None
     assert {k: h.size for k, h in heads.items() if h} == {f"{n}/obj": len(n) for n in names}
+
+
+def test_bulk_reads_take_their_keys_as_they_go(s3_lake: str) -> None:
+    """Keys are read from the caller's iterator only as requests go out (at most INFLIGHT
+    ahead of the answers taken), so a crawl of a million keys never holds them in a list; a key
+    the store refuses ends the stream with its own error, after the answers before it."""
+    from assetlake.errors import UsageError
+    from assetlake.store._bulk import INFLIGHT
+
+    store = open_store(s3_lake)
+    store.put("a_1/x", b"data")
+    read = 0
+
+    def keys() -> Iterator[str]:
+        nonlocal read
+        for number in range(INFLIGHT * 2 + 50):
+            read += 1
+            yield "a_1/x" if number == 0 else f"missing/{number}"
+        read += 1
+        yield "a/../b"
+
+    taken = 0
+    with pytest.raises(UsageError, match=re.escape("a/../b")):
+        for key, data in store.get_many(keys()):
+            taken += 1
+            assert read - taken <= INFLIGHT
+            assert data == (b"data" if key == "a_1/x" else None)
+    assert taken == INFLIGHT * 2 + 50
 
 
 #: Keys S3 sends URL-encoded or XML-escaped, beside plain ones; sizes differ so Size is compared.

@@ -180,6 +180,13 @@ class Store(ABC):
         """:meth:`head` of many keys concurrently, yielding ``(key, info or None)`` as they come."""
         return _bounded(self.head, keys, workers)
 
+    def list_many(
+        self, prefixes: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, list[ObjectInfo]]]:
+        """:meth:`list` of many prefixes concurrently, yielding ``(prefix, its objects)`` as they
+        come (each prefix's objects in key order)."""
+        return _bounded(lambda prefix: sorted(self.list(prefix), key=_by_key), prefixes, workers)
+
     def list_dirs_parallel(self, workers: int = 32) -> list[str]:
         """:meth:`list_dirs` of the lake root, the same names in the same order; a backend with
         slow pages (S3) lists a large lake over name ranges at once."""
@@ -205,6 +212,10 @@ class Store(ABC):
             f"lake {self.url}: {folder} is an asset (it holds {marker}), so this is not a lake "
             "root; give the lake's own root"
         )
+
+
+def _by_key(info: ObjectInfo) -> str:
+    return info.key
 
 
 def plain_key(key: str) -> bool:

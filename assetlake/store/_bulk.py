@@ -86,6 +86,12 @@ class Bulk:
         """``(key, size and ETag or None when missing)`` for every key, in completion order."""
         return self._many(self._head, keys)
 
+    def list_many(self, prefixes: Iterable[str]) -> Iterator[tuple[str, list[ObjectInfo] | None]]:
+        """``(prefix, its objects in key order)`` for every prefix, in completion order; None
+        for a prefix that is no folder (obstore lists whole '/'-separated parts only) or that
+        holds a key obstore refuses to parse: the caller lists those otherwise."""
+        return self._many(self._list, prefixes)
+
     async def _get(self, key: str) -> bytes | None:
         import obstore
 
@@ -104,6 +110,23 @@ class Bulk:
             return None
         return ObjectInfo(key, meta["size"], (meta.get("e_tag") or "").strip('"') or None)
 
+    async def _list(self, prefix: str) -> list[ObjectInfo] | None:
+        import obstore
+        from obstore.exceptions import InvalidPathError
+
+        if not prefix.endswith("/"):
+            return None
+        try:
+            found = await obstore.list(self.store, self.prefix + prefix).collect_async()
+        except InvalidPathError:
+            return None
+        start = len(self.prefix)
+        objects = (
+            ObjectInfo(meta["path"][start:], meta["size"], (meta["e_tag"] or "").strip('"') or None)
+            for meta in found
+        )
+        return sorted(objects, key=lambda info: info.key)
+
     def _many(
         self, call: Callable[[str], Coroutine[Any, Any, T]], keys: Iterable[str]
     ) -> Iterator[tuple[str, T]]:
@@ -112,7 +135,6 @@ class Bulk:
         through one queue: a key costs this thread no cross-thread call of its own (a future per
         key cost more CPU than obstore's whole GET), only a release of the gate every
         :data:`CREDIT` answers."""
-        keys = list(keys)
         loop = _running_loop()
         answers: queue.SimpleQueue[tuple[str, Any, Exception | None]] = queue.SimpleQueue()
         gate = asyncio.Semaphore(INFLIGHT)  # bound to the loop on first use, there
@@ -126,30 +148,43 @@ class Bulk:
 
         async def feed() -> None:
             running: set[asyncio.Task[None]] = set()
-            for key in keys:
-                await gate.acquire()
-                if stopped.is_set():
-                    return
-                task = asyncio.ensure_future(one(key))
-                running.add(task)
-                task.add_done_callback(running.discard)
+            count = 0
+            try:
+                for key in keys:  # read here, one at a time: a million keys are never a list
+                    await gate.acquire()
+                    if stopped.is_set():
+                        return
+                    task = asyncio.ensure_future(one(key))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    count += 1
+            except Exception as error:  # a key refused (safe_key): raised as is, after the rest
+                answers.put((_END, count, error))
+            else:
+                answers.put((_END, count, None))
 
         def release(count: int) -> None:
             for _ in range(count):
                 gate.release()
 
         asyncio.run_coroutine_threadsafe(feed(), loop)
-        taken = 0
+        taken, answered, expected, refused = 0, 0, None, None
         try:
-            for _ in keys:
+            while expected is None or answered < expected:
                 key, answer, error = answers.get()
+                if key is _END:
+                    expected, refused = answer, error
+                    continue
                 if error is not None:
                     raise self._error(key, error)
+                answered += 1
                 taken += 1
                 if taken == CREDIT:
                     loop.call_soon_threadsafe(release, taken)
                     taken = 0
                 yield key, answer
+            if refused is not None:
+                raise refused
         finally:
             stopped.set()
             loop.call_soon_threadsafe(release, INFLIGHT)  # wakes the feeder to see it stop
@@ -162,6 +197,9 @@ class Bulk:
             "the credentials and the network"
         )
 
+
+#: Put on the answers' queue by the feeder once it has read every key, with their count.
+_END: Any = object()
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()

@@ -279,6 +279,15 @@ class S3Store(Store):
     ) -> Iterator[tuple[str, ObjectInfo | None]]:
         return self._bulk.head_many(map(safe_key, keys))
 
+    def list_many(
+        self, prefixes: Iterable[str], workers: int = 32
+    ) -> Iterator[tuple[str, list[ObjectInfo]]]:
+        """Folders through the bulk path (obstore); any other prefix, or a folder holding a key
+        obstore cannot parse (an empty, '.' or '..' part), is listed here (which skips such
+        keys)."""
+        for prefix, found in self._bulk.list_many(map(safe_prefix, prefixes)):
+            yield prefix, found if found is not None else list(self.list(prefix))
+
     def list_dirs_parallel(self, workers: int = 32, page_size: int = 1000) -> list[str]:
         from assetlake.store._ranges import list_in_ranges
 
