@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -336,19 +337,32 @@ def test_index_of_a_local_lake_with_a_fifo_finishes(local_lake: str, tmp_path: P
             index.wait()
 
 
-def nest(folder: Path, depth: int) -> Path:
-    """``folder`` with ``depth`` folders nested one in another under it, and a file at the bottom."""
-    deepest = folder
-    deepest.mkdir(exist_ok=True)
-    for _ in range(depth):  # not mkdir(parents=True), which recurses once per level
-        deepest = deepest / "a"
-        deepest.mkdir()
-    (deepest / "x").write_bytes(b"x")
-    return deepest / "x"
+@pytest.fixture
+def nest() -> Iterator[Callable[[Path, int], Path]]:
+    """Make ``depth`` folders nested one in another under a folder, a file at the bottom; each
+    is removed after the test bottom-up, one level at a time (shutil.rmtree, and so pytest's own
+    clean-up of old temporary folders, recurses once per level and would fail on them)."""
+    made: list[Path] = []
+
+    def make(folder: Path, depth: int) -> Path:
+        deepest = folder
+        deepest.mkdir(exist_ok=True)
+        for _ in range(depth):  # not mkdir(parents=True), which recurses once per level
+            deepest = deepest / "a"
+            deepest.mkdir()
+            made.append(deepest)
+        (deepest / "x").write_bytes(b"x")
+        return deepest / "x"
+
+    yield make
+    for folder in reversed(made):
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
 
 
 def test_a_local_lake_lists_as_deep_as_a_key_reaches_and_refuses_deeper(
-    local_lake: str,
+    local_lake: str, nest: Callable[[Path, int], Path]
 ) -> None:
     """The walk keeps its own stack: no depth of folders overflows Python's, and a folder deeper
     than any S3 key (1,024 bytes) is one clear error, never a RecursionError."""
@@ -375,7 +389,7 @@ def test_a_local_lake_lists_as_deep_as_a_key_reaches_and_refuses_deeper(
 
 
 def test_index_makes_a_foreign_asset_nested_too_deep_invalid_and_finds_the_rest(
-    local_lake: str, tmp_path: Path, cli: Any
+    local_lake: str, tmp_path: Path, cli: Any, nest: Callable[[Path, int], Path]
 ) -> None:
     """1,200 nested folders in a foreign asset raised RecursionError out of every index run."""
     folder = foreign_asset(Path(local_lake))
