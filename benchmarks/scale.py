@@ -115,6 +115,7 @@ def child(mode: str, endpoint: str, source: str = "") -> dict[str, Any]:
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, mode, f"s3://{s3_endpoint.BUCKET}", f"{tmp}/c.sqlite"],
             env=env,
+            cwd=source or None,  # a child run with -c imports from its working folder first
             capture_output=True,
             text=True,
         )
