@@ -80,7 +80,7 @@ def test_many_listings_equal_the_plain_listings(lake: str, under: str) -> None:
         bucket = lake.removeprefix("s3://")
         key = f"{under}/odd/a//b".lstrip("/")
         store.client.put_object(Bucket=bucket, Key=key, Body=b"x")  # type: ignore[attr-defined]
-        refused = dict(store._bulk.list_many(["odd/", "one/"]))  # type: ignore[attr-defined]
+        refused = dict(store._bulk.list_many(["odd/", "one/"], 2))  # type: ignore[attr-defined]
         assert refused["odd/"] is None and refused["one/"] is not None  # so listed the plain way
     prefixes = ["one/", "two/", "odd/", "missing/", "on", "two/deep/"]
     listed = dict(store.list_many(prefixes, workers=2))
