@@ -177,8 +177,8 @@ def commit_problems(url: str, name: str, data: bytes) -> list[Problem]:
 def _settle_listed(url: str, max_bytes: int, item: _Pending) -> Record:
     """The record of a listed folder (see :meth:`_Crawler._listed`) from its sidecars' bytes:
     a foreign asset, or one whose commit document was broken. Pure, like :func:`_settle`."""
-    for filename, data in item.raw.items():
-        document = read_document(filename, data, max_bytes=max_bytes)
+    for filename in sorted(item.raw):  # the order they arrived in is chance
+        document = read_document(filename, item.raw[filename], max_bytes=max_bytes)
         if isinstance(document, Problem):
             item.problems.append(document)
         else:

@@ -290,6 +290,8 @@ class Endpoint:
         ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range", ""))
         if ranged:
             first = int(ranged.group(1))
+            if first >= len(data):  # as S3: no byte of the object is in the range
+                raise error(416, "InvalidRange", key, head=head)
             last = int(ranged.group(2)) if ranged.group(2) else len(data) - 1
             headers["Content-Range"] = f"bytes {first}-{min(last, len(data) - 1)}/{len(data)}"
             data, status = data[first : last + 1], 206

@@ -3,7 +3,8 @@
 For each lake size and latency, on the same synthetic lake, in child processes (peak RSS each):
 
 * ``index``: today's ``assetlake index`` (bulk GETs through obstore, parallel listing, records
-  built in a worker process per CPU beyond the first; peak RSS adds the largest worker's);
+  built in a worker process per CPU beyond the first; peak RSS adds its workers' own peaks, and
+  the CPU per asset of the crawl process and of its workers is recorded);
 * ``old crawl``: the crawl before the bulk path (32 boto3 threads, one listing page after another);
 * ``floor``: bare concurrent GETs of every ``metadata.nd.json`` and nothing else, through obstore
   with the same requests in flight as the crawl (256) and through boto3 with 32 threads;
@@ -42,8 +43,31 @@ ENV = {
 }
 
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 mode, lake, path = sys.argv[1:4]
+
+def high_water(pid):
+    # VmHWM: a process's own peak RSS. (ru_maxrss of children is not: Linux keeps the parent's
+    # RSS at the time it started them, so every worker would count the crawl process again.)
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
+
+workers = {}  # pid: peak RSS in KiB, sampled until each worker ends
+def watch(me=os.getpid()):
+    while True:
+        try:
+            with open(f"/proc/{me}/task/{me}/children") as found:
+                pids = found.read().split()
+        except OSError:
+            pids = []
+        for pid in pids:
+            workers[pid] = max(workers.get(pid, 0), high_water(pid))
+        time.sleep(0.2)
+threading.Thread(target=watch, daemon=True).start()
+
 from assetlake.catalogue import Catalogue
 from assetlake.index import index_lake
 from assetlake.store import Store, open_store
@@ -57,10 +81,14 @@ if mode == "old":  # the crawl before the bulk path: boto3 threads, sequential l
     cls.list_dirs_parallel = Store.list_dirs_parallel
 if mode in ("index", "old"):
     with Catalogue(path) as catalogue:
+        cpu, children = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
         full = index_lake(store, catalogue, workers=32)
+        cpu, after = time.process_time() - cpu, resource.getrusage(resource.RUSAGE_CHILDREN)
         again = index_lake(store, catalogue, workers=32)
+    spent = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     out.update(seconds=full.seconds, indexed=full.new, total=full.total,
-               unverified=full.unverified, incremental_s=again.seconds)
+               unverified=full.unverified, incremental_s=again.seconds,
+               cpu_ms_per_asset=cpu / full.new * 1000, workers_cpu_ms_per_asset=spent / full.new * 1000)
 elif mode == "listing":
     begun = time.perf_counter()
     out.update(folders=len(store.list_dirs_parallel()), seconds=time.perf_counter() - begun)
@@ -71,19 +99,23 @@ elif mode in ("floor", "floor-boto3"):
     many = store.get_many if mode == "floor" else lambda k: Store.get_many(store, k, workers=32)
     got = sum(1 for _, data in many(keys) if data is not None)
     out.update(seconds=time.perf_counter() - begun, got=got)
-peaks = [resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-out["peak_mb"] = sum(peaks) / 1024  # the crawl and its (largest) worker process
+out["peak_mb"] = (high_water(os.getpid()) + sum(workers.values())) / 1024  # crawl and workers
 print(json.dumps(out))
 """
 
 
-def child(mode: str, endpoint: str) -> dict[str, Any]:
+def child(mode: str, endpoint: str, source: str = "") -> dict[str, Any]:
+    """One contender in a fresh process; ``source``: a folder whose ``assetlake`` package it
+    imports instead of this checkout's (another commit, for an A/B in one run)."""
     env = {**os.environ, **ENV, "AWS_ENDPOINT_URL": endpoint}
+    if source:
+        env["PYTHONPATH"] = source
     env.pop("AWS_PROFILE", None)
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, mode, f"s3://{s3_endpoint.BUCKET}", f"{tmp}/c.sqlite"],
             env=env,
+            cwd=source or None,  # a child run with -c imports from its working folder first
             capture_output=True,
             text=True,
         )
@@ -98,13 +130,15 @@ def measure(assets: int, latency: float, contenders: list[str]) -> list[dict[str
     )  # fmt: skip
     rows = []
     try:
-        for mode in contenders:
+        for contender in contenders:
+            mode, _, source = contender.partition("@")
             load = os.getloadavg()[0]
-            run = child(mode, endpoint)
+            run = child(mode, endpoint, source)
             row = {
                 "contender": {"index": "assetlake index", "old": "old crawl (32 boto3 threads)",
                               "floor": "bare GETs, obstore 256 in flight",
-                              "floor-boto3": "bare GETs, boto3 32 threads"}[mode],
+                              "floor-boto3": "bare GETs, boto3 32 threads"}[mode]
+                             + (f" ({source})" if source else ""),
                 "assets": assets,
                 "latency_ms": latency,
                 "assets_per_s": round(assets / run["seconds"], 1),
@@ -114,6 +148,8 @@ def measure(assets: int, latency: float, contenders: list[str]) -> list[dict[str
             }  # fmt: skip
             if "incremental_s" in run:
                 row.update(
+                    cpu_ms_per_asset=round(run["cpu_ms_per_asset"], 3),
+                    workers_cpu_ms_per_asset=round(run["workers_cpu_ms_per_asset"], 3),
                     incremental_s=round(run["incremental_s"], 3),
                     indexed=run["indexed"],
                     unverified=run["unverified"],
@@ -155,7 +191,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--latencies", type=float, nargs="+", default=[0, 10, 30])
     parser.add_argument("--listing", type=int, default=1_000_000, help="0 to skip")
-    parser.add_argument("--contenders", nargs="+", default=["index", "old", "floor", "floor-boto3"])
+    parser.add_argument(
+        "--contenders", nargs="+", default=["index", "old", "floor", "floor-boto3"],
+        help="index, old, floor, floor-boto3; MODE@FOLDER runs it with the assetlake package "
+        "in FOLDER (e.g. index@/tmp/base: an A/B of two commits in one run)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     os.environ.update(ENV)

@@ -285,7 +285,7 @@ class S3Store(Store):
         """Folders through the bulk path (obstore); any other prefix, or a folder holding a key
         obstore cannot parse (an empty, '.' or '..' part), is listed here (which skips such
         keys)."""
-        for prefix, found in self._bulk.list_many(map(safe_prefix, prefixes)):
+        for prefix, found in self._bulk.list_many(map(safe_prefix, prefixes), workers):
             yield prefix, found if found is not None else list(self.list(prefix))
 
     def list_dirs_parallel(self, workers: int = 32, page_size: int = 1000) -> list[str]:
