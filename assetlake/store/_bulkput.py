@@ -144,8 +144,11 @@ class BulkPut:
                     ("x-amz-sdk-checksum-algorithm", "CRC32"),  # as boto3 sends it (moto needs it)
                     ("x-amz-checksum-crc32", found.crc32),
                 ]
-                sent = self._send(key, headers, path, part_size, None, progress, self.signing())
-                sent.result()
+                # Progress once it is sent: awscrt's progress callback would cost a GIL
+                # hand-off on its I/O thread per file.
+                self._send(key, headers, path, part_size, None, None, self.signing()).result()
+            if progress:
+                progress(size)
             return found
         config = s3.S3ChecksumConfig(
             algorithm=s3.S3ChecksumAlgorithm.CRC32, location=s3.S3ChecksumLocation.HEADER
