@@ -35,7 +35,7 @@ CONNECTIONS = 256
 #: What awscrt may buffer for bodies in flight (its minimum): it reads each part ahead of sending
 #: it, to put the part's CRC32 in the header. It keeps 128 MiB of that for itself and fills the
 #: other 128 MiB with parts read ahead on any large file, whatever the part size: measured, a
-#: 1 GiB upload peaks at that plus the process's 63 MB of interpreter, botocore and schemas.
+#: 1 GiB upload peaks at that plus the process's 58 MB of interpreter, botocore and schemas.
 MEMORY_LIMIT = 256 << 20
 #: Parts of one multipart upload in flight.
 PARTS = 8
