@@ -220,11 +220,13 @@ def _write_small(
             failed.set()
             raise
 
+    writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="assetlake-write")
     try:
-        with ThreadPoolExecutor(WRITERS, thread_name_prefix="assetlake-write") as writers:
-            for future in [writers.submit(write) for _ in range(WRITERS)]:
-                future.result()
+        for future in [writers.submit(write) for _ in range(WRITERS)]:
+            future.result()
     finally:
+        failed.set()  # after an error or an interrupt, each writer stops after its file
+        writers.shutdown(wait=True)
         answers.close()  # every writer has returned: stops the bulk path's requests
 
 

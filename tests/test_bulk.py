@@ -248,7 +248,15 @@ def test_bulk_reads_take_their_keys_as_they_go(s3_lake: str) -> None:
 
 
 #: Keys S3 sends URL-encoded or XML-escaped, beside plain ones; sizes differ so Size is compared.
-ODD_KEYS = ["a b/x", "caf\u00e9/y", "amp&lt<gt>/z", "plus+sign/w", "q%20/v", "top&file", "zz/deep/er"]
+ODD_KEYS = [
+    "a b/x",
+    "caf\u00e9/y",
+    "amp&lt<gt>/z",
+    "plus+sign/w",
+    "q%20/v",
+    "top&file",
+    "zz/deep/er",
+]
 
 
 def _shown(reply: dict) -> dict:
@@ -298,3 +306,17 @@ def test_a_listing_error_is_still_parsed_by_botocore(s3_lake: str) -> None:
     store = open_store(s3_lake + "-missing")
     with pytest.raises(LakeError, match="does not exist"):
         store.list_dirs_parallel()
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1"])
+def test_the_lean_session_resolves_endpoints_as_botocore_does(region: str) -> None:
+    """It keeps the endpoint data of S3 and the credential services only; S3, STS and any other
+    service still resolve to botocore's own endpoints."""
+    import botocore.session
+
+    from assetlake.store._listing import lean_session
+
+    for service in ("s3", "sts", "sso", "ec2"):
+        lean = lean_session().create_client(service, region_name=region)
+        plain = botocore.session.get_session().create_client(service, region_name=region)
+        assert lean.meta.endpoint_url == plain.meta.endpoint_url
