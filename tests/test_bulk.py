@@ -221,8 +221,8 @@ def test_bulk_reads_give_every_object_whole(s3_lake: str) -> None:
 def test_bulk_reads_take_their_keys_as_they_go(s3_lake: str) -> None:
     """Keys are read from the caller's iterator only as requests go out (INFLIGHT ahead of the
     answers taken, and one waiting for a place), so a crawl of a million keys never holds them
-    in a list; a key
-    the store refuses ends the stream with its own error, after the answers before it."""
+    in a list; a key the store refuses ends the stream with its own error, after the answers
+    before it."""
     from assetlake.errors import UsageError
     from assetlake.store._bulk import INFLIGHT
 

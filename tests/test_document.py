@@ -275,7 +275,7 @@ def test_one_definition_of_unsafe_serves_validation_and_every_output() -> None:
     because all of them use :data:`assetlake.document.UNSAFE`."""
     from assetlake.cli.output import clean, one_line
     from assetlake.pipelines.claims import _text
-    from assetlake.web.app import visible
+    from assetlake.web.html import visible
 
     def refused(character: str) -> bool:
         return bool(control_characters("s.json", {"notes": character}))
