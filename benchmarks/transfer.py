@@ -197,10 +197,12 @@ class Endpoint:
 def measure(task: str, folder: Path, prefix: str, checkout: Path = ROOT.parent) -> dict[str, Any]:
     """One task in a child process, importing assetlake from ``checkout``."""
     command = [sys.executable, __file__, "--child", task, str(folder), prefix]
-    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{ROOT}"}
+    # A crash prints its threads' stacks rather than ending the child without a word.
+    env = {**os.environ, "PYTHONPATH": f"{checkout}{os.pathsep}{ROOT}", "PYTHONFAULTHANDLER": "1"}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
-        raise SystemExit(f"{task} failed: {done.stderr.strip().splitlines()[-3:]}")
+        why = done.stderr.strip().splitlines()[-3:]
+        raise SystemExit(f"{task} failed (exit {done.returncode}): {why}")
     return json.loads(done.stdout)
 
 

@@ -14,6 +14,7 @@ provider that asks botocore again before they expire (botocore refreshes expirin
 from __future__ import annotations
 
 import asyncio
+import atexit
 import queue
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
@@ -233,5 +234,16 @@ def _running_loop() -> asyncio.AbstractEventLoop:
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="assetlake-bulk", daemon=True).start()
+            thread = threading.Thread(target=_loop.run_forever, name="assetlake-bulk", daemon=True)
+            thread.start()
+            atexit.register(_stop, _loop, thread)
         return _loop
+
+
+def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """End the loop's thread before the interpreter is torn down: obstore's own threads wake it
+    with callbacks, and one arriving while Python finalizes a still-running daemon thread can
+    crash a process that had finished its work. A request still running (a read a server holds)
+    delays the exit by a few seconds at most."""
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
