@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,7 +54,10 @@ def run_job(
     declared = reference if isinstance(reference, Step) else _step(reference)
     store = _store(lake)
     started = time.perf_counter()
-    decision = claims.claim(store, job, lease=lease, retry_failed=retry_failed)
+    # The output's name is looked for while the claim is written: two requests, one round trip.
+    with ThreadPoolExecutor(1, thread_name_prefix="assetlake-name") as pool:
+        moment = pool.submit(_free_moment, declared, job, store)
+        decision = claims.claim(store, job, lease=lease, retry_failed=retry_failed)
     if not decision.claim:
         return Outcome(job.key, job.source_names, "skipped", reason=decision.reason)
     stop = threading.Event()
@@ -62,7 +66,7 @@ def run_job(
     )
     keeper.start()
     try:
-        output, values = _build(declared, job, store, decision.attempt)
+        output, values = _build(declared, job, store, decision.attempt, moment.result())
     except Exception as error:
         claims.record_error(store, job, decision.attempt, error, traceback.format_exc())
         return Outcome(
@@ -163,14 +167,14 @@ class _TakenOver(Exception):
 
 
 def _build(
-    declared: Step, job: Job, store: Store, attempt: int
+    declared: Step, job: Job, store: Store, attempt: int, begun: datetime
 ) -> tuple[str | None, dict[str, Any]]:
-    """Run the step into a staged output and commit it; (None, {}) when the job was taken over."""
+    """Run the step into a staged output named by ``begun`` and commit it; (None, {}) when the
+    job was taken over."""
     from assetlake.builder import AssetBuilder
     from assetlake.schema import dump_sidecar
 
     parameters = declared.parameters_of(job.parameters)
-    begun = _free_moment(declared, job, store)
     # Staged in a folder of this job's own, removed whatever happens: a failed job is run again
     # from its sources, never resumed from a half-built output.
     try:

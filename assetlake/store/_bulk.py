@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import queue
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -233,17 +234,42 @@ def _running_loop() -> asyncio.AbstractEventLoop:
     global _loop
     with _loop_lock:
         if _loop is None:
-            _loop = asyncio.new_event_loop()
+            _loop = _Loop()
             thread = threading.Thread(target=_loop.run_forever, name="assetlake-bulk", daemon=True)
             thread.start()
             atexit.register(_stop, _loop, thread)
         return _loop
 
 
-def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
-    """End the loop's thread before the interpreter is torn down: obstore's own threads wake it
-    with callbacks, and one arriving while Python finalizes a still-running daemon thread can
-    crash a process that had finished its work. A request still running (a read a server holds)
-    delays the exit by a few seconds at most."""
+class _Loop(asyncio.SelectorEventLoop):
+    """The loop obstore's own threads hand answers to, knowing which of them are inside it.
+
+    obstore answers a request from one of its threads by calling ``call_soon_threadsafe``, which
+    lets go of the GIL to wake the loop. The caller waiting for that answer can be woken first,
+    finish, and let Python begin to shut down; the obstore thread, taking the GIL back while
+    Python shuts down, is ended by Python in a way that aborts the process (SIGABRT), after its
+    work was done. :func:`_stop` waits for such calls to return before the shutdown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside: set[int] = set()  # ids of the threads inside call_soon_threadsafe
+
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        me = threading.get_ident()
+        self.inside.add(me)
+        try:
+            return super().call_soon_threadsafe(*args, **kwargs)
+        finally:
+            self.inside.discard(me)
+
+
+def _stop(loop: _Loop, thread: threading.Thread) -> None:
+    """Before the interpreter is torn down, end the loop's thread and let every obstore thread
+    that is handing an answer over return (see :class:`_Loop`). A request still running (a read
+    a server holds, abandoned after an error) is not waited for."""
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=5)
+    deadline = time.monotonic() + 5
+    while loop.inside and time.monotonic() < deadline:
+        time.sleep(0.001)  # lets go of the GIL, which those threads wait for
+    time.sleep(0.001)  # and the last lines of the call, after it left ``inside``
