@@ -27,6 +27,8 @@ from assetlake.naming import AssetName, parse_name
 from assetlake.problems import Severity
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import zarr
     from numcodecs.abc import Codec
@@ -208,14 +210,22 @@ class AssetBuilder:
 
     # -- commit ---------------------------------------------------------------------------------
     def commit(
-        self, lake: str | Store, *, progress: ProgressReport | None = None, workers: int = 16
+        self,
+        lake: str | Store,
+        *,
+        progress: ProgressReport | None = None,
+        workers: int = 16,
+        guard: Callable[[], None] | None = None,
     ) -> UploadResult:
-        """Validate and upload the staged asset to ``lake``; it is visible once this returns."""
+        """Validate and upload the staged asset to ``lake``; it is visible once this returns.
+        ``guard`` is a check that stops the commit before its first write (see upload_folder)."""
         from assetlake.upload import upload_folder
 
         self._check_open()
         try:
-            result = upload_folder(self._path, lake, progress=progress, workers=workers)
+            result = upload_folder(
+                self._path, lake, progress=progress, workers=workers, guard=guard
+            )
         except BaseException as error:
             # The data may exist nowhere else (written from memory): keep it, so that the same
             # upload can resume, and say where it is.

@@ -137,8 +137,13 @@ def upload_folder(
     dry_run: bool = False,
     progress: ProgressReport | None = None,
     workers: int = 16,
+    guard: Callable[[], None] | None = None,
 ) -> UploadResult:
     """Validate the asset folder, then commit it to the lake (or, with ``dry_run``, only plan it).
+
+    ``guard``, when given, runs in a thread beside the planning and must return before the first
+    write: what it raises stops the upload with nothing written (populate's look for a worker
+    that took its job over costs no round trip of its own this way).
 
     Raises MetadataError (invalid sidecars; nothing written), AssetExistsError (already committed),
     ConflictError (another upload holds the name with other content), AssetNotFoundError (the
@@ -161,9 +166,10 @@ def upload_folder(
         plan = _plan(store, name, sidecars, files)
         _check_indexable(store.url, plan, sidecars)
         return _result(plan, dry_run=True)
-    with _one_per_process(store.url, str(name)), rare_collections():
+    with _one_per_process(store.url, str(name)), rare_collections(), _beside(guard) as guarded:
         plan = _plan(store, name, sidecars, files)
         _check_indexable(store.url, plan, sidecars)
+        guarded()
         claim, took_over = _claim(store, plan)
         cleaned = store.clean_leftovers(f"{plan.name}/") if plan.stale_claim is not None else 0
         start = Progress(plan.name, 0, plan.upload_bytes, 0, len(plan.upload))
@@ -184,6 +190,17 @@ def upload_folder(
     result = _result(plan, dry_run=False)
     result.took_over, result.cleaned = took_over, cleaned
     return result
+
+
+@contextlib.contextmanager
+def _beside(check: Callable[[], None] | None) -> Iterator[Callable[[], None]]:
+    """Run ``check`` in a thread while the caller goes on; what is yielded waits for it and
+    raises what it raised."""
+    if check is None:
+        yield lambda: None
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="assetlake-guard") as pool:
+        yield pool.submit(check).result
 
 
 def scan_folder(folder: Path) -> list[LocalFile]:
@@ -310,8 +327,11 @@ def _plan(
 
 def _check_source(store: Store, name: str, source: str) -> None:
     """A derived asset's source must be in the lake: committed, or a foreign asset."""
-    present = [f for f in (COMMIT, CLAIM, "data_description.json") if store.head(f"{source}/{f}")]
-    if classify(present) not in (Layout.COMMITTED, Layout.FOREIGN):
+    # Looked at in classify's order, stopping at the first found: one request for a committed one.
+    present = next(
+        (f for f in (COMMIT, CLAIM, "data_description.json") if store.head(f"{source}/{f}")), None
+    )
+    if classify([present] if present else []) not in (Layout.COMMITTED, Layout.FOREIGN):
         raise AssetNotFoundError(
             f"source asset {source} of {name} is not committed in {store.url}; upload the source "
             "first, or fix the source in data_description.json"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -274,3 +276,29 @@ def test_add_nwb_hdf5_converts_into_the_asset(local_lake: str, tmp_path: Path) -
         asset.commit(local_lake)
     with NWBZarrIO(str(Path(local_lake) / RAW / "session.nwb.zarr"), mode="r") as io:
         np.testing.assert_array_equal(io.read().acquisition["ElectricalSeries"].data[:], data)
+
+
+def test_guard_runs_beside_planning_and_stops_the_commit_before_any_write(
+    local_lake: str,
+) -> None:
+    store = open_store(local_lake)
+    listing, planned = store.list, threading.Event()
+
+    def list_and_tell(prefix: str = "") -> Iterator:
+        yield from listing(prefix)
+        planned.set()
+
+    store.list = list_and_tell  # type: ignore[method-assign]
+    written: list[str] = []
+
+    def guard() -> None:
+        # Waits for the planning's listing of the name: the guard runs beside it, not before.
+        assert planned.wait(60), "the upload did not plan while its guard ran"
+        written.extend(info.key for info in listing(f"{RAW}/"))
+        raise RuntimeError("taken over")
+
+    with pytest.raises(RuntimeError, match="taken over"), build_raw() as asset:
+        asset.write_array("x.zarr", "a", np.arange(10))
+        asset.commit(store, guard=guard)
+    assert written == []
+    assert list(listing(f"{RAW}/")) == []

@@ -195,9 +195,12 @@ def _build(
             # Staged, not committed: processing.json gains the end time and the step's outputs.
             processing = _processing(declared, job, store, begun, ended, values)
             (output.path / "processing.json").write_text(dump_sidecar(processing), "utf-8")
-            if claims.superseded(store, job, attempt):
-                raise _TakenOver
-            return output.commit(store).name, values
+
+            def not_taken_over() -> None:
+                if claims.superseded(store, job, attempt):
+                    raise _TakenOver
+
+            return output.commit(store, guard=not_taken_over).name, values
     except _TakenOver:
         return None, {}
 
