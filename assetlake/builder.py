@@ -216,15 +216,17 @@ class AssetBuilder:
         progress: ProgressReport | None = None,
         workers: int = 16,
         guard: Callable[[], None] | None = None,
+        then: Callable[[], None] | None = None,
     ) -> UploadResult:
         """Validate and upload the staged asset to ``lake``; it is visible once this returns.
-        ``guard`` is a check that stops the commit before its first write (see upload_folder)."""
+        ``guard`` runs before the first write and ``then`` after the commit, each beside the
+        upload's own requests (see upload_folder)."""
         from assetlake.upload import upload_folder
 
         self._check_open()
         try:
             result = upload_folder(
-                self._path, lake, progress=progress, workers=workers, guard=guard
+                self._path, lake, progress=progress, workers=workers, guard=guard, then=then
             )
         except BaseException as error:
             # The data may exist nowhere else (written from memory): keep it, so that the same

@@ -138,12 +138,14 @@ def upload_folder(
     progress: ProgressReport | None = None,
     workers: int = 16,
     guard: Callable[[], None] | None = None,
+    then: Callable[[], None] | None = None,
 ) -> UploadResult:
     """Validate the asset folder, then commit it to the lake (or, with ``dry_run``, only plan it).
 
     ``guard``, when given, runs in a thread beside the planning and must return before the first
-    write: what it raises stops the upload with nothing written (populate's look for a worker
-    that took its job over costs no round trip of its own this way).
+    write: what it raises stops the upload with nothing written. ``then`` runs beside the clean-up
+    that follows the commit; what it raises is raised once the asset is committed. (Populate's
+    look for a worker that took its job over, and its done marker, cost no round trip this way.)
 
     Raises MetadataError (invalid sidecars; nothing written), AssetExistsError (already committed),
     ConflictError (another upload holds the name with other content), AssetNotFoundError (the
@@ -186,7 +188,9 @@ def upload_folder(
         _commit(store, plan, sidecars, hashlib.sha256(raw_manifest).hexdigest(), digest)
         # Committed: nothing may still write here, so any unfinished write is a leftover (a
         # multipart upload whose creation answer was lost, say).
-        cleaned += store.clean_leftovers(f"{plan.name}/")
+        with _beside(then) as finished:
+            cleaned += store.clean_leftovers(f"{plan.name}/")
+            finished()
     result = _result(plan, dry_run=False)
     result.took_over, result.cleaned = took_over, cleaned
     return result

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,8 +66,17 @@ def run_job(
         target=_keep_lease, args=(store, job, decision.attempt, lease, stop), daemon=True
     )
     keeper.start()
+    unmarked: list[Exception] = []
+
+    def mark_done() -> None:
+        try:
+            claims.record_done(store, job, decision.attempt, _output_name(declared, job, begun))
+        except Exception as error:  # written again below, once the commit has returned
+            unmarked.append(error)
+
     try:
-        output, values = _build(declared, job, store, decision.attempt, moment.result())
+        begun = moment.result()
+        output, values = _build(declared, job, store, decision.attempt, begun, mark_done)
     except Exception as error:
         claims.record_error(store, job, decision.attempt, error, traceback.format_exc())
         return Outcome(
@@ -81,7 +91,8 @@ def run_job(
         keeper.join()
     if output is None:
         return Outcome(job.key, job.source_names, "skipped", reason="taken over by another worker")
-    claims.record_done(store, job, decision.attempt, output)
+    if unmarked:
+        claims.record_done(store, job, decision.attempt, output)
     return Outcome(
         job.key,
         job.source_names,
@@ -167,10 +178,15 @@ class _TakenOver(Exception):
 
 
 def _build(
-    declared: Step, job: Job, store: Store, attempt: int, begun: datetime
+    declared: Step,
+    job: Job,
+    store: Store,
+    attempt: int,
+    begun: datetime,
+    done: Callable[[], None],
 ) -> tuple[str | None, dict[str, Any]]:
-    """Run the step into a staged output named by ``begun`` and commit it; (None, {}) when the
-    job was taken over."""
+    """Run the step into a staged output named by ``begun`` and commit it, calling ``done`` beside
+    the upload's last request; (None, {}) when the job was taken over."""
     from assetlake.builder import AssetBuilder
     from assetlake.schema import dump_sidecar
 
@@ -200,7 +216,7 @@ def _build(
                 if claims.superseded(store, job, attempt):
                     raise _TakenOver
 
-            return output.commit(store, guard=not_taken_over).name, values
+            return output.commit(store, guard=not_taken_over, then=done).name, values
     except _TakenOver:
         return None, {}
 
