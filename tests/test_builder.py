@@ -302,3 +302,18 @@ def test_guard_runs_beside_planning_and_stops_the_commit_before_any_write(
         asset.commit(store, guard=guard)
     assert written == []
     assert list(listing(f"{RAW}/")) == []
+
+
+def test_then_runs_once_the_asset_is_committed_and_its_error_is_raised(local_lake: str) -> None:
+    store = open_store(local_lake)
+    seen: list[bool] = []
+
+    def then() -> None:
+        seen.append(store.head(f"{RAW}/metadata.nd.json") is not None)
+        raise RuntimeError("marker lost")
+
+    with pytest.raises(RuntimeError, match="marker lost"), build_raw() as asset:
+        asset.write_array("x.zarr", "a", np.arange(10))
+        asset.commit(store, then=then)
+    assert seen == [True]
+    assert document(local_lake, RAW)["name"] == RAW
