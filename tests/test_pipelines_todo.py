@@ -216,3 +216,18 @@ def test_the_job_key_is_the_hash_of_the_canonical_job_document() -> None:
         job_key("s", "1", {"b": [1, 2.5], "a": "x"}, sources)
         == hashlib.sha256(text.encode()).hexdigest()[:24]
     )
+
+
+def test_parameters_are_the_same_exactly_when_their_canonical_json_is() -> None:
+    from itertools import product
+
+    from assetlake.pipelines.step import canonical
+    from assetlake.pipelines.todo import _same
+
+    values = [
+        5, 5.0, -0.0, 0.0, 0, True, 1, False, None, "5", "", 1e300, 2**63,
+        [], [5], [5.0], [1, 2], [2, 1], {}, {"a": 5}, {"a": 5.0}, {"b": 5},
+        {"a": 1, "b": [1, {"c": None}]}, {"b": [1, {"c": None}], "a": 1}, {"a": [1, {"c": 0}]},
+    ]  # fmt: skip
+    for a, b in product(values, repeat=2):
+        assert _same(a, b) == (canonical(a) == canonical(b)), (a, b)

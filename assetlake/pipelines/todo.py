@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from assetlake.pipelines.step import RECORD_FILTERS, canonical, key_maker
+from assetlake.pipelines.step import RECORD_FILTERS, key_maker
 
 if TYPE_CHECKING:
     from assetlake.catalogue import Record
@@ -81,7 +81,7 @@ def made_by(values: Mapping[str, Any]) -> Made | None:
         and isinstance(sources, list)
     ):
         return None
-    return Made(step, version, parameters, tuple(str(s) for s in sources))
+    return Made(step, version, parameters, tuple(map(str, sources)))
 
 
 def matches(record: Record, selector: Mapping[str, Any]) -> bool:
@@ -110,8 +110,10 @@ def plan(
     todo = ToDo()
     done = _done(declared, parameters, made)
     usable: list[Record] = []
+    # matches() per record only when the selector has a filter find has no keyword for.
+    selects = any(key in declared.sources for key in RECORD_FILTERS)
     for record in sources:
-        if not matches(record, declared.sources) or record.label == declared.label:
+        if record.label == declared.label or (selects and not matches(record, declared.sources)):
             continue
         if record.status == "invalid":
             reason = record.problems[0].get("message", "invalid") if record.problems else "invalid"
@@ -120,7 +122,7 @@ def plan(
             usable.append(record)
     key_of = key_maker(declared.name, declared.version, parameters)
     for group in _groups(usable, declared.group_by):
-        names = tuple(sorted(record.name for record in group))
+        names = (group[0].name,) if len(group) == 1 else tuple(sorted(r.name for r in group))
         if names in done:
             todo.done += 1
         elif limit is None or len(todo.jobs) < limit:
@@ -133,14 +135,27 @@ def _done(declared: Step, parameters: dict[str, Any], made: Iterable[Made]) -> s
     """The sorted sources of every output of this (step, version, parameters): the same test as
     equal job keys (parameters compared as the canonical JSON the key hashes, so 5 and 5.0
     differ), without hashing."""
-    wanted = canonical(parameters)
     return {
-        tuple(sorted(m.sources))
+        m.sources if len(m.sources) == 1 else tuple(sorted(m.sources))
         for m in made
         if m.step == declared.name
         and m.version == declared.version
-        and canonical(m.parameters) == wanted
+        and _same(m.parameters, parameters)
     }
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two JSON values have the same canonical JSON (5 and 5.0 differ, so do 1 and True,
+    0.0 and -0.0), compared without encoding either: the to-do list compares every output's."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(map(_same, a, b))
+    if type(a) is float:
+        return repr(a) == repr(b)  # how JSON spells it: equal floats of other spellings differ
+    return bool(a == b)
 
 
 def _groups(records: list[Record], group_by: str | None) -> Iterable[list[Record]]:
