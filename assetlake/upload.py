@@ -203,7 +203,7 @@ def _beside(check: Callable[[], None] | None) -> Iterator[Callable[[], None]]:
     if check is None:
         yield lambda: None
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="assetlake-guard") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="assetlake-beside") as pool:
         yield pool.submit(check).result
 
 
