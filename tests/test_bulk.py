@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from botocore.credentials import RefreshableCredentials
 
+from assetlake.errors import LakeError
 from assetlake.store import open_store
 from assetlake.store._bulk import BotocoreCredentials
 from assetlake.store._ranges import list_in_ranges
@@ -170,6 +171,25 @@ def test_bulk_reads_sign_with_a_profile(
     monkeypatch.setenv("AWS_PROFILE", "lab")
     bulk_read(endpoint)  # the endpoint too comes from the profile
     assert signed_by(endpoint) == ["AKIDFROMPROFILE"]
+
+
+def test_bulk_reads_and_writes_without_credentials_say_so_in_one_line(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    store = open_store(f"s3://{s3_endpoint.BUCKET}")
+    with pytest.raises(LakeError, match=r"^lake s3://\S+: no AWS credentials; set AWS_PROFILE"):
+        dict(store.get_many(["a/metadata.nd.json"]))
+    source = tmp_path / "f"
+    source.write_bytes(b"x")
+    with pytest.raises(LakeError, match=r"^lake s3://\S+: no AWS credentials; set AWS_PROFILE"):
+        store.put_file("a/f", source)
+    assert signed_by(endpoint) == []
 
 
 def test_expiring_credentials_are_refreshed_before_obstore_uses_them() -> None:

@@ -63,11 +63,6 @@ class Bulk:
     def __init__(self, client: Any, credentials: Any, bucket: str, prefix: str, url: str) -> None:
         from obstore.store import S3Store as ObStore
 
-        if credentials is None:
-            raise LakeError(
-                f"lake {url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY"
-            )
         endpoint = client.meta.endpoint_url
         options = {"pool_max_idle_per_host": str(INFLIGHT)}
         if endpoint.startswith("http://"):

@@ -69,11 +69,6 @@ class BulkPut:
         from awscrt import io as crt_io
         from awscrt import s3
 
-        if credentials is None:
-            raise LakeError(
-                f"lake {url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY"
-            )
         endpoint = urlsplit(client.meta.endpoint_url)
         region = client.meta.region_name or "us-east-1"
         self.url = url

@@ -138,10 +138,7 @@ class S3Store(Store):
             reason = " ".join(str(error).split())
             raise LakeError(f"{where}: S3 refused the request ({reason}); fix --lake") from None
         except NoCredentialsError:
-            raise LakeError(
-                f"lake {self.url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY"
-            ) from None
+            raise self._no_credentials() from None
         except BotoCoreError as error:
             raise LakeError(
                 f"lake {self.url}: cannot reach S3 ({error}); check AWS_ENDPOINT_URL and the network"
@@ -252,21 +249,31 @@ class S3Store(Store):
                 )
         return found
 
+    def _no_credentials(self) -> LakeError:
+        return LakeError(
+            f"lake {self.url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY"
+        )
+
+    def _credentials(self) -> Any:
+        """botocore's resolved (and refreshing) credentials, which the bulk clients sign with."""
+        with self._errors():
+            credentials = self._session.get_credentials()
+        if credentials is None:
+            raise self._no_credentials()
+        return credentials
+
     @functools.cached_property
     def _bulk_put(self) -> BulkPut:
         from assetlake.store._bulkput import BulkPut
 
-        with self._errors():
-            credentials = self._session.get_credentials()
-        return BulkPut(self.client, credentials, self.bucket, self.prefix, self.url)
+        return BulkPut(self.client, self._credentials(), self.bucket, self.prefix, self.url)
 
     @functools.cached_property
     def _bulk(self) -> Bulk:
         from assetlake.store._bulk import Bulk
 
-        with self._errors():
-            credentials = self._session.get_credentials()
-        return Bulk(self.client, credentials, self.bucket, self.prefix, self.url)
+        return Bulk(self.client, self._credentials(), self.bucket, self.prefix, self.url)
 
     def get_many(
         self, keys: Iterable[str], workers: int = 32
