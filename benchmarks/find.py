@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="one small catalogue (10,000 assets)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "find.json")
     add_cache_argument(parser)
-    parser.add_argument("--sizes", type=int, nargs="+", help="catalogue sizes (default 100k and 1M)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="catalogue sizes (default 100k and 1M)"
+    )
     parser.add_argument("--clock", choices=CLOCKS, default="wall", help="how queries are timed")
     args = parser.parse_args(argv)
     global _clock

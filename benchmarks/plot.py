@@ -105,7 +105,9 @@ def plot(png: Path) -> None:
     ax.set_title("Codecs on Neuropixels-like int16 traces (1 s chunks)")
 
     transfer = load("transfer")["rows"]
-    for ax, shape in zip((axes[0][2], axes[1][2]), ("zarr_10000x64KiB", "zarr_2000x1MiB"), strict=True):
+    for ax, shape in zip(
+        (axes[0][2], axes[1][2]), ("zarr_10000x64KiB", "zarr_2000x1MiB"), strict=True
+    ):
         for who, colour in (("assetlake", OURS), ("s5cmd", BASE), ("boto3_upload_file", OTHER)):
             mine = sorted((r["latency_ms"], r["files_per_s"]) for r in transfer
                           if (r["shape"], r["contender"]) == (shape, who) and "operation" not in r)  # fmt: skip
@@ -174,7 +176,9 @@ def transfer_rows(data: dict[str, Any]) -> list[str]:
     rows, at30 = [], [r for r in data["rows"] if r["latency_ms"] == 30]
     for shape, target in (("zarr_10000x64KiB", ">= 1.0x"), ("zarr_2000x1MiB", ">= 1.0x"),
                           ("file_1GiB", ">= 0.9x")):  # fmt: skip
-        unit, label = ("mb_per_s", "MB/s") if shape.startswith("file") else ("files_per_s", "files/s")
+        unit, label = (
+            ("mb_per_s", "MB/s") if shape.startswith("file") else ("files_per_s", "files/s")
+        )
         got = {r["contender"]: r for r in at30 if r["shape"] == shape and "operation" not in r}
         ours, s5cmd = got["assetlake"], got["s5cmd"]
         rows.append(

@@ -263,13 +263,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
         os.environ.setdefault(var, value)
     with moto_server(own_process=True) as moto, DelayProxy(moto, args.latency_ms / 1000) as proxy:
-            s3 = boto3.client("s3", endpoint_url=moto)
-            s3.create_bucket(Bucket=BUCKET)
-            layouts = [] if args.skip_layouts else bench_layouts(args.assets, proxy, s3,
+        s3 = boto3.client("s3", endpoint_url=moto)
+        s3.create_bucket(Bucket=BUCKET)
+        layouts = [] if args.skip_layouts else bench_layouts(args.assets, proxy, s3,
                                                                  args.repeat)  # fmt: skip
-            find_assets = args.find_assets or args.assets
-            subject = next(synthetic_records(find_assets // args.tiles)).subject_id or ""
-            find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs,
+        find_assets = args.find_assets or args.assets
+        subject = next(synthetic_records(find_assets // args.tiles)).subject_id or ""
+        find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs,
                                 args.tiles, not args.no_wait)  # fmt: skip
     report = {
         "benchmark": "scale_parquet",

@@ -82,9 +82,7 @@ def test_crafted_values_are_stored_bounded_and_invalid(tmp_path: Path, local_lak
         stats = publish_catalogue(cat, local_lake)
     assert (stats.assets, stats.files) == (3, 1)
     files = pq.read_table(Path(local_lake) / FILES).to_pylist()
-    assert files == [
-        {"asset": RAW_A, "path": "a.zarr", "format": "zarr", "size": 0, "objects": 0}
-    ]
+    assert files == [{"asset": RAW_A, "path": "a.zarr", "format": "zarr", "size": 0, "objects": 0}]
     assets = pq.read_table(Path(local_lake) / ASSETS).to_pylist()
     assert {row["name"]: row["size"] for row in assets} == {RAW_A: 0, RAW_B: 0, RAW_C: 0}
 
