@@ -4,16 +4,15 @@ use the credentials the standard AWS settings give (environment, profiles, refre
 from __future__ import annotations
 
 import bisect
-import json
 import random
 import re
 import sys
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from awsenv import signed_by, use_lab_profile
 from botocore.credentials import RefreshableCredentials
 
 from assetlake.errors import LakeError
@@ -116,11 +115,6 @@ def endpoint() -> Iterator[str]:
         process.wait()  # type: ignore[attr-defined]
 
 
-def signed_by(endpoint: str) -> list[str]:
-    with urllib.request.urlopen(f"{endpoint}/_endpoint/access-keys") as reply:
-        return json.load(reply)
-
-
 def bulk_read(endpoint: str) -> dict[str, int | None]:
     store = open_store(f"s3://{s3_endpoint.BUCKET}")
     folders = store.list_dirs_parallel()
@@ -158,17 +152,7 @@ def test_bulk_reads_sign_with_environment_credentials(
 def test_bulk_reads_sign_with_a_profile(
     endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    credentials = tmp_path / "credentials"
-    credentials.write_text(
-        "[lab]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = s\n"
-    )
-    config = tmp_path / "config"
-    config.write_text(f"[profile lab]\nregion = us-west-2\nendpoint_url = {endpoint}\n")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_PROFILE", "lab")
+    use_lab_profile(monkeypatch, tmp_path, endpoint, "us-west-2")
     bulk_read(endpoint)  # the endpoint too comes from the profile
     assert signed_by(endpoint) == ["AKIDFROMPROFILE"]
 

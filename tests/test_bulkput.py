@@ -4,15 +4,15 @@ expiring credentials that botocore refreshes between signatures."""
 
 from __future__ import annotations
 
-import json
 import sys
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import awsenv
 import boto3
 import pytest
+from awsenv import use_lab_profile
 from botocore.credentials import RefreshableCredentials
 
 from assetlake.checksums import file_checksums
@@ -42,8 +42,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def signed_by(endpoint: str) -> list[str]:
     """The access keys that signed requests, but the fixture's own."""
-    with urllib.request.urlopen(f"{endpoint}/_endpoint/access-keys") as reply:
-        return [key for key in json.load(reply) if key != "AKIDSETUP"]
+    return awsenv.signed_by(endpoint, but="AKIDSETUP")
 
 
 def put_small_and_large(tmp_path: Path, lake: str = f"s3://{BUCKET}") -> None:
@@ -78,17 +77,7 @@ def test_environment_credentials_sign_the_puts(
 def test_a_profile_in_the_config_files_gives_credentials_and_endpoint(
     endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    credentials = tmp_path / "credentials"
-    credentials.write_text(
-        "[lab]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = s\n"
-    )
-    config = tmp_path / "config"
-    config.write_text(f"[profile lab]\nregion = eu-west-1\nendpoint_url = {endpoint}\n")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_PROFILE", "lab")
+    use_lab_profile(monkeypatch, tmp_path, endpoint, "eu-west-1")
     put_small_and_large(tmp_path)
     assert signed_by(endpoint) == ["AKIDFROMPROFILE"]
 
