@@ -8,6 +8,7 @@ between tests with moto's ``/moto-api/reset``.
 from __future__ import annotations
 
 import os
+import signal
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,12 @@ os.environ.update(
 )
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ASSETLAKE_LAKE"):
     os.environ.pop(_var, None)
+
+# A shell without job control starts a background command with SIGINT ignored, and every
+# process it starts inherits that: the tests that send Ctrl-C to a command would then test
+# nothing. The suite's processes, and so the commands the tests start, take SIGINT as a user's.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
