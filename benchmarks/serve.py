@@ -2,7 +2,7 @@
 search page under concurrent clients on loopback, against the same queries in-process (the floor).
 
 The site runs as ``assetlake serve --catalogue FILE --port 0`` in its own processes (its default
-``--workers``: one per core); the clients are keep-alive connections on one asyncio loop, all
+``--workers``: one per core); the clients are threads with one keep-alive connection each, all
 running for a bounded time per target, after an unmeasured warm-up of the same requests.
 Catalogues are the find benchmark's synthetic ones, cached under ``--cache``.
 
@@ -13,13 +13,14 @@ Catalogues are the find benchmark's synthetic ones, cached under ``--cache``.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
 import json
 import os
 import platform
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -76,49 +77,39 @@ def start_site(catalogue: Path) -> tuple[subprocess.Popen[str], str, int]:
 
 
 def load(host: str, port: int, urls: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    """``clients`` keep-alive connections request ``urls`` round-robin for ``seconds``; latency
-    per request. The clients are one asyncio loop, as a load generator such as wrk is one event
-    loop: client threads would each wait for the GIL after their answer arrived, and that wait,
-    the client's, would count as the site's latency."""
-    return asyncio.run(_load(host, port, urls, clients, seconds))
-
-
-async def _load(host: str, port: int, urls: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` threads request ``urls`` round-robin for ``seconds``; latency per request."""
     samples: list[float] = []
     failures: list[str] = []
+    lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
-    async def client(offset: int) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        i = offset
-        try:
-            while time.perf_counter() < deadline:
-                url = urls[i % len(urls)]
-                i += clients
-                started = time.perf_counter()
-                writer.write(f"GET {url} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-                status, length = _head(await reader.readuntil(b"\r\n\r\n"))
-                await reader.readexactly(length)
-                samples.append(time.perf_counter() - started)
-                if status != 200:
-                    failures.append(f"{status} {url}")
-        finally:
-            writer.close()
+    def client(offset: int) -> None:
+        connection = http.client.HTTPConnection(host, port, timeout=30)
+        mine, i = [], offset
+        while time.perf_counter() < deadline:
+            url = urls[i % len(urls)]
+            i += clients
+            started = time.perf_counter()
+            connection.request("GET", url)
+            response = connection.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                with lock:
+                    failures.append(f"{response.status} {url}")
+        connection.close()
+        with lock:
+            samples.extend(mine)
 
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     elapsed = time.perf_counter() - started
     return {**_percentiles(samples), "requests": len(samples),
             "rps": round(len(samples) / elapsed, 1), "failures": failures[:5]}  # fmt: skip
-
-
-def _head(head: bytes) -> tuple[int, int]:
-    """The status and Content-Length of a response's head (the site always sends a length)."""
-    lines = head.decode("latin-1").split("\r\n")
-    length = next(
-        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
-    )
-    return int(lines[0].split()[1]), length
 
 
 def floor(catalogue: Path, urls: list[str], seconds: float) -> dict[str, Any]:
