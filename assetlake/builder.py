@@ -214,7 +214,7 @@ class AssetBuilder:
         lake: str | Store,
         *,
         progress: ProgressReport | None = None,
-        workers: int = 16,
+        workers: int | None = None,
         guard: Callable[[], None] | None = None,
         then: Callable[[], None] | None = None,
     ) -> UploadResult:

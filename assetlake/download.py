@@ -41,7 +41,7 @@ from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
 from assetlake.naming import parse_name
 from assetlake.problems import Problem
 from assetlake.progress import Progress, ProgressReport, Tracker
-from assetlake.store import BLOCK, SMALL, Store, sha256_file
+from assetlake.store import BLOCK, SMALL, Store, sha256_file, streams
 
 #: The longest file name most local file systems accept, in bytes.
 MAX_NAME_BYTES = 255
@@ -127,11 +127,12 @@ def download_asset(
     plan: DownloadPlan,
     dest: Path,
     *,
-    workers: int = 16,
+    workers: int | None = None,
     progress: ProgressReport | None = None,
 ) -> DownloadResult:
     """Copy the planned files to ``dest/<name>/``: small ones (up to :data:`SMALL`) read whole
-    through the store's bulk path first, then large ones streamed ``workers`` at a time;
+    through the store's bulk path first, ``workers`` at once (None: the store's choice), then
+    large ones streamed (see :func:`~assetlake.store.streams`);
     ``progress`` receives a :class:`Progress` after each block fetched and each file done (or
     found already there). Raises IntegrityError when an object disagrees with the manifest (no
     file is left under its name), UsageError when ``dest`` cannot take it.
@@ -151,7 +152,11 @@ def download_asset(
 
 
 def _download(
-    store: Store, plan: DownloadPlan, root: Path, workers: int, progress: ProgressReport | None
+    store: Store,
+    plan: DownloadPlan,
+    root: Path,
+    workers: int | None,
+    progress: ProgressReport | None,
 ) -> DownloadResult:
     result = DownloadResult(plan.name, root)
     tracker = Tracker(Progress(plan.name, 0, plan.size, 0, len(plan.entries)), progress)
@@ -166,7 +171,7 @@ def _download(
         else:
             small[f"{plan.name}/{entry.path}"] = (entry, target)
     _write_small(store, plan.name, small, result, tracker, workers)
-    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="assetlake-download")
+    pool = ThreadPoolExecutor(streams(workers), thread_name_prefix="assetlake-download")
     try:
         futures = {
             pool.submit(_fetch, store, plan, entry, tracker, folders): entry
@@ -193,7 +198,7 @@ def _write_small(
     small: dict[str, tuple[ManifestEntry, Path]],
     result: DownloadResult,
     tracker: Tracker,
-    workers: int,
+    workers: int | None,
 ) -> None:
     """Fetch the small objects through the bulk path; :data:`WRITERS` threads each take the next
     object as it arrives, check it and write it (creating and renaming a file costs more CPU

@@ -262,7 +262,7 @@ class _Crawler:
         listing: deque[Future[list[_Pending]]] = deque()
         with Pool(1, "assetlake-list") as lister:  # Ctrl-C never waits for a held listing
             try:
-                for key, data in self.store.get_many(keys, workers=self.workers):
+                for key, data in self.store.get_many(keys):
                     if data is not None:
                         yield url, max_bytes, key.removesuffix(f"/{COMMIT}"), data
                     else:
@@ -311,7 +311,7 @@ class _Crawler:
                     item.problems.append(too_big(filename, size, self.max_bytes))
                 else:
                     wanted[f"{item.name}/{filename}"] = item
-        for key, data in self.store.get_many(wanted, workers=self.workers):
+        for key, data in self.store.get_many(wanted):
             if data is not None:
                 item = wanted[key]
                 item.raw[key[len(item.name) + 1 :]] = data

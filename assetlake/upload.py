@@ -30,11 +30,11 @@ import stat
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from assetlake.asset import (
     CLAIM,
@@ -65,9 +65,7 @@ from assetlake.errors import (
 from assetlake.naming import AssetName
 from assetlake.problems import Severity
 from assetlake.progress import Progress, ProgressReport, Tracker
-from assetlake.store import MAX_KEY_BYTES, Store, open_store
-
-T = TypeVar("T")
+from assetlake.store import MAX_KEY_BYTES, WORKERS, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def upload_folder(
     *,
     dry_run: bool = False,
     progress: ProgressReport | None = None,
-    workers: int = 16,
+    workers: int | None = None,
     guard: Callable[[], None] | None = None,
     then: Callable[[], None] | None = None,
 ) -> UploadResult:
@@ -146,6 +144,8 @@ def upload_folder(
     write: what it raises stops the upload with nothing written. ``then`` runs beside the clean-up
     that follows the commit; what it raises is raised once the asset is committed. (Populate's
     look for a worker that took its job over, and its done marker, cost no round trip this way.)
+    ``workers`` is how many files are sent at once (None: the store's choice, see
+    :meth:`Store.put_files`).
 
     Raises MetadataError (invalid sidecars; nothing written), AssetExistsError (already committed),
     ConflictError (another upload holds the name with other content), AssetNotFoundError (the
@@ -447,55 +447,50 @@ def _check_stored(store: Store, plan: Plan, claimed: bytes) -> None:
             )
 
 
-def _transfer(store: Store, plan: Plan, workers: int, bar: Tracker) -> dict[str, FileChecksums]:
-    """Upload the planned files concurrently and hash the skipped ones; path → checksums. The
-    checksums of a sent file come from the read that sent it; a file whose size or modification
-    time changed meanwhile is refused (S3 also refuses a part whose bytes changed between the
-    read that checksummed it and the one that sent it)."""
+def _transfer(
+    store: Store, plan: Plan, workers: int | None, bar: Tracker
+) -> dict[str, FileChecksums]:
+    """Upload the planned files concurrently and hash the skipped ones meanwhile; path →
+    checksums. The checksums of a sent file come from the read that sent it; a file whose size
+    or modification time changed meanwhile is refused (S3 also refuses a part whose bytes
+    changed between the read that checksummed it and the one that sent it)."""
 
     def checksums(local: LocalFile) -> FileChecksums:
         return file_checksums(local.local, store.parts_for(local.size))
-
-    def send(local: LocalFile) -> FileChecksums:
-        key = f"{plan.name}/{local.path}"
-        try:
-            found = store.put_file(key, local.local, progress=bar.bytes)
-        except ObjectExistsError:
-            found = _racer_wrote(store, plan, local, checksums)
-        except LakeError:
-            _unchanged(local)  # a file changing under a multipart upload fails a part's CRC32
-            raise
-        try:
-            _unchanged(local)
-        except UsageError:
-            store.discard(key)  # so that the same command, once the file is settled, resumes
-            raise
-        bar.file()
-        return found
 
     def hash_skipped(local: LocalFile) -> FileChecksums:
         found = checksums(local)
         _unchanged(local)
         return found
 
-    jobs: list[tuple[Callable[[LocalFile], FileChecksums], LocalFile]] = [
-        *((send, f) for f in plan.upload),
-        *((hash_skipped, f) for f in plan.skip),
-    ]
-    return dict(_run(jobs, workers))
-
-
-def _run(
-    jobs: list[tuple[Callable[[LocalFile], T], LocalFile]], workers: int
-) -> Iterator[tuple[str, T]]:
-    """Run jobs on a pool; on any failure (or Ctrl-C) cancel what has not started and re-raise."""
-    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="assetlake-upload")
+    planned = {f"{plan.name}/{f.path}": f for f in plan.upload}
+    found: dict[str, FileChecksums] = {}
+    pool = ThreadPoolExecutor(min(workers or WORKERS, WORKERS), thread_name_prefix="assetlake-hash")
     try:
-        futures: dict[Future[T], str] = {pool.submit(job, f): f.path for job, f in jobs}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        hashed = {pool.submit(hash_skipped, f): f.path for f in plan.skip}
+        sent = store.put_files(
+            ((key, f.local) for key, f in planned.items()), workers, progress=bar.bytes
+        )
+        with contextlib.closing(sent):
+            for key, answer in sent:
+                local = planned[key]
+                if isinstance(answer, ObjectExistsError):
+                    answer = _racer_wrote(store, plan, local, checksums)
+                elif isinstance(answer, LakeError):
+                    _unchanged(local)  # a file changing under a multipart upload fails a CRC32
+                    raise answer
+                try:
+                    _unchanged(local)
+                except UsageError:
+                    store.discard(key)  # so that the same command, once the file settles, resumes
+                    raise
+                bar.file()
+                found[local.path] = answer
+        for future in as_completed(hashed):
+            found[hashed[future]] = future.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    return found
 
 
 def _unchanged(local: LocalFile) -> None:

@@ -28,7 +28,7 @@ from assetlake.document import read_document
 from assetlake.errors import AssetNotFoundError, IntegrityError, UsageError
 from assetlake.naming import parse_name
 from assetlake.problems import Problem
-from assetlake.store import SMALL, Store, open_store
+from assetlake.store import SMALL, Store, open_store, streams
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,11 @@ class VerifyReport:
 
 
 def verify_asset(
-    lake: str | Store, name: str, *, workers: int = 16, fast: bool = False
+    lake: str | Store, name: str, *, workers: int | None = None, fast: bool = False
 ) -> VerifyReport:
     """Re-hash every object of a committed asset (``fast``: compare S3's stored CRC32s, reading
-    no data) and compare it with the manifest.
+    no data) and compare it with the manifest, ``workers`` objects at once (None: the store's
+    choice).
 
     Raises AssetNotFoundError when the asset is not committed, IntegrityError when it has no
     assetlake manifest to check against (a foreign asset), UsageError for ``fast`` on a lake
@@ -123,7 +124,7 @@ def verify_asset(
 
 
 def _check(
-    store: Store, name: str, fast: bool, listing: Future[dict[str, int]], workers: int
+    store: Store, name: str, fast: bool, listing: Future[dict[str, int]], workers: int | None
 ) -> VerifyReport:
     """The commit document, the manifest and every object, against each other; ``listing``
     arrives while the objects are checked."""
@@ -195,7 +196,7 @@ def _compare(
     entries: tuple[ManifestEntry, ...],
     stored: dict[str, int],
     report: VerifyReport,
-    workers: int,
+    workers: int | None,
 ) -> None:
     """Sizes from the listing first (cheap), then a concurrent re-hash of every present object."""
     for entry, digest in _hashes(store, name, _listed(entries, stored, report), workers):
@@ -206,16 +207,16 @@ def _compare(
 
 
 def _hashes(
-    store: Store, name: str, entries: list[ManifestEntry], workers: int
+    store: Store, name: str, entries: list[ManifestEntry], workers: int | None
 ) -> Iterator[tuple[ManifestEntry, str | None]]:
     """``(entry, SHA-256 of the stored object or None when missing)`` for every entry: small
-    objects read whole through the bulk path, hashed as they arrive; large ones streamed,
-    ``workers`` at a time, meanwhile."""
+    objects read whole through the bulk path, ``workers`` at once, hashed as they arrive; large
+    ones streamed meanwhile (see :func:`~assetlake.store.streams`)."""
     small = {f"{name}/{e.path}": e for e in entries if e.size <= SMALL}
     large = [entry for entry in entries if entry.size > SMALL]
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(streams(workers)) as pool:
         streamed = pool.map(lambda entry: store.sha256(f"{name}/{entry.path}"), large)
-        for key, data in store.get_many(small):
+        for key, data in store.get_many(small, workers):
             yield small[key], None if data is None else hashlib.sha256(data).hexdigest()
         yield from zip(large, streamed, strict=True)
 
@@ -226,7 +227,7 @@ def _compare_stored(
     entries: tuple[ManifestEntry, ...],
     listing: Future[dict[str, int]],
     report: VerifyReport,
-    workers: int,
+    workers: int | None,
 ) -> None:
     """One HEAD per object that the manifest gives a CRC32 for (its presence, size and stored
     CRC32), while the listing is read; the others are checked by the listing's sizes only and

@@ -45,9 +45,6 @@ BUCKET = "bench"
 LATENCIES = (0, 30)
 CONTENDERS = ("assetlake", "s5cmd", "boto3_upload_file")
 THREADS = 16  # boto3's contender, as the issue measured it
-#: assetlake's ``upload --workers``: 128 files in flight hide 50 ms at 2,500 files/s on the bulk
-#: PUT path (the CLI's default stays 16, shared by upload, download and verify).
-WORKERS = 128
 #: shape name: (files, bytes each) in the full run and in --quick.
 SHAPES = {
     "zarr_10000x64KiB": ((10_000, 64 << 10), (300, 64 << 10)),
@@ -91,7 +88,7 @@ def _assetlake(folder: Path, prefix: str):  # type: ignore[no-untyped-def]
     from assetlake.upload import upload_folder
 
     store = open_store(f"s3://{BUCKET}")
-    return lambda: upload_folder(folder, store, workers=WORKERS) and None
+    return lambda: upload_folder(folder, store) and None  # its defaults, as the CLI's
 
 
 def _boto3(folder: Path, prefix: str):  # type: ignore[no-untyped-def]

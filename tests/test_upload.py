@@ -7,6 +7,7 @@ import re
 import shutil
 import threading
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from factories import make_derived_asset, make_raw_asset
 
 from assetlake.asset import CLAIM, COMMIT, MANIFEST, Manifest
-from assetlake.checksums import FileChecksums, crc32_text
+from assetlake.checksums import crc32_text
 from assetlake.digest import asset_digest
 from assetlake.errors import (
     AssetExistsError,
@@ -118,14 +119,14 @@ class DropsAfter:
 
     def __init__(self, store: Store, count: int) -> None:
         self.count = count
-        self.real_put_file = store.put_file
-        store.put_file = self.put_file  # type: ignore[method-assign]
+        self.real_put_files = store.put_files
+        store.put_files = self.put_files  # type: ignore[method-assign]
 
-    def put_file(self, key: str, path: Path, **kwargs: object) -> FileChecksums:
-        if self.count == 0:
-            raise LakeError(f"{key}: connection dropped")
-        self.count -= 1
-        return self.real_put_file(key, path, **kwargs)  # type: ignore[arg-type]
+    def put_files(
+        self, files: Iterable[tuple[str, Path]], workers: int | None = None, **kwargs: Any
+    ) -> Iterator[tuple[str, object]]:
+        yield from self.real_put_files(list(files)[: self.count], workers, **kwargs)
+        raise LakeError("connection dropped")
 
 
 def test_interrupted_upload_is_invisible_and_resumes(lake: str, tmp_path: Path) -> None:

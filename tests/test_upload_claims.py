@@ -9,8 +9,10 @@ import json
 import os
 import socket
 import subprocess
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import make_raw_asset
@@ -27,7 +29,6 @@ from assetlake.asset import (
     ManifestEntry,
     classify,
 )
-from assetlake.checksums import FileChecksums
 from assetlake.errors import ConflictError, UsageError
 from assetlake.store import open_store
 from assetlake.upload import committed, fingerprint, holder_alive, scan_folder, upload_folder
@@ -161,16 +162,16 @@ def test_commit_check_refuses_when_the_claim_was_taken_over(lake: str, tmp_path:
     """An upload whose claim another upload took over (its lease ran out) commits nothing."""
     folder = make_raw_asset(tmp_path)
     store = open_store(lake)
-    real_put_file = store.put_file
+    real_put_files = store.put_files
     other = claim_of(folder, host="rig-7").to_bytes()
 
-    def put_file(key: str, path: Path, **kwargs: object) -> FileChecksums:
+    def put_files(files: Iterable[tuple[str, Path]], workers: int | None = None, **kwargs: Any):
         """While the data goes up, another upload takes the name over (the lease ran out)."""
         stored = store.get(f"{folder.name}/{CLAIM}") or b""
         store.swap(f"{folder.name}/{CLAIM}", stored, other)
-        return real_put_file(key, path, **kwargs)  # type: ignore[arg-type]
+        return real_put_files(files, workers, **kwargs)
 
-    store.put_file = put_file  # type: ignore[method-assign]
+    store.put_files = put_files  # type: ignore[method-assign]
     with pytest.raises(ConflictError, match="taken over by another upload while this one ran"):
         upload_folder(folder, store)
     assert not committed(store, folder.name)

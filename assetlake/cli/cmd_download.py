@@ -35,7 +35,7 @@ def command(
     lake: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
-    workers: int,
+    workers: int | None,
     progress: bool | None,
 ) -> None:
     """Copy the committed assets NAME... into DEST/NAME/, checking every file against the

@@ -22,7 +22,7 @@ from assetlake.units import format_size
 )
 @workers()
 def command(
-    path: Path, lake: str | None, dry_run: bool, progress: bool | None, workers: int
+    path: Path, lake: str | None, dry_run: bool, progress: bool | None, workers: int | None
 ) -> None:
     """Validate the asset folder PATH and commit it to the lake.
 

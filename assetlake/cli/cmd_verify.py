@@ -22,7 +22,7 @@ from assetlake.units import format_size
 )
 @workers()
 @json_option
-def command(name: str, lake: str | None, fast: bool, workers: int, as_json: bool) -> None:
+def command(name: str, lake: str | None, fast: bool, workers: int | None, as_json: bool) -> None:
     """Re-hash every object of the committed asset NAME against its manifest, and check the
     asset's digest.
 

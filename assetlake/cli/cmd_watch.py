@@ -35,7 +35,9 @@ def _seconds(name: str, minimum: float, help: str) -> Callable[[F], F]:
     metavar="PATH",
     help="The agent's SQLite journal (default: one per DROP_DIR under $ASSETLAKE_CACHE/watch/).",
 )
-@workers(16, "Files of one session uploaded at once.")
+@workers(
+    None, "Files of one session in flight at once [default: the lake's choice, as for upload]."
+)
 @click.option(
     "--schedule", metavar="HH:MM-HH:MM", help="Upload only in this daily window (local time)."
 )

@@ -21,13 +21,14 @@ lake_option = click.option(
     "Example: --lake s3://my-lab-data",
 )
 #: The most of anything ``--workers`` runs at once.
-MAX_WORKERS = 256
+MAX_WORKERS = 1024
 
 
 def workers(
-    default: int | None = 16,
-    help: str = "Objects transferred or checked at once (each file's parts are sent in parallel "
-    "too).",
+    default: int | None = None,
+    help: str = "Objects in flight at once [default: on S3, the hundreds of requests that hide "
+    "its latency; on a local lake, 16]. Large files stream at most 16 at once, each sending its "
+    "parts in parallel.",
 ) -> Callable[[F], F]:
     """``--workers N`` (1 to :data:`MAX_WORKERS`); each command says what it runs at once."""
     return click.option(

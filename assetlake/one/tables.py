@@ -152,7 +152,7 @@ def _subject(record: Record) -> str:
 
 
 def write_tables(
-    records: Iterable[Record], store: Store, prefix: str, workers: int = 32
+    records: Iterable[Record], store: Store, prefix: str, workers: int | None = None
 ) -> tuple[int, int]:
     """Write ``<prefix>one/sessions.pqt`` and ``datasets.pqt``; how many sessions and datasets."""
     sessions, eids = sessions_of(records, store.url)

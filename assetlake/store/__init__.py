@@ -8,6 +8,7 @@ records of ``populate`` live.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +45,17 @@ ProgressCallback = Callable[[int], None]
 #: Objects that make the folder holding them an asset (committed, being uploaded, or a foreign
 #: asset's description); a lake root is never inside such a folder.
 ASSET_MARKERS = (COMMIT, CLAIM, "data_description.json")
+#: Objects handled at once where the caller does not say (``--workers``): threads of a local
+#: lake; S3's bulk paths keep more requests in flight, at little CPU each.
+WORKERS = 16
 T = TypeVar("T")
+K = TypeVar("K")
+
+
+def streams(workers: int | None) -> int:
+    """Large objects streamed at once for ``--workers`` (None: the default): at most
+    :data:`WORKERS`, each holding a :data:`BLOCK` read, so memory stays bounded."""
+    return min(workers or WORKERS, WORKERS)
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,30 @@ class Store(ABC):
         """Stream a local file to ``key`` create-only; return the checksums of the bytes sent,
         computed in the read that sends them (the manifest records them: a second read could
         see other bytes)."""
+
+    def put_files(
+        self,
+        files: Iterable[tuple[str, Path]],
+        workers: int | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[str, FileChecksums | LakeError]]:
+        """:meth:`put_file` of every ``(key, path)``, ``workers`` at once (None: the store's
+        choice), yielding ``(key, checksums, or the LakeError that refused it)`` as each ends:
+        the caller decides what a refusal means (an object that exists may be a twin's). Leaving
+        early starts nothing more."""
+
+        send = functools.partial(self._put_or_refusal, progress=progress)
+        for (key, _), answer in _bounded(send, files, workers or WORKERS):
+            yield key, answer
+
+    def _put_or_refusal(
+        self, item: tuple[str, Path], progress: ProgressCallback | None
+    ) -> FileChecksums | LakeError:
+        try:
+            return self.put_file(item[0], item[1], progress=progress)
+        except LakeError as error:
+            return error
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -159,20 +194,21 @@ class Store(ABC):
         return None if info is None else (info.size, None)
 
     def stored_checksums(
-        self, keys: Iterable[str], workers: int = 32
+        self, keys: Iterable[str], workers: int | None = None
     ) -> Iterator[tuple[str, tuple[int, str | None] | None]]:
-        """:meth:`stored_checksum` of many keys concurrently, yielding ``(key, answer)`` as they
-        come."""
-        return _bounded(self.stored_checksum, keys, workers)
+        """:meth:`stored_checksum` of many keys, ``workers`` at once (None: the store's choice),
+        yielding ``(key, answer)`` as they come."""
+        return _bounded(self.stored_checksum, keys, workers or WORKERS)
 
     def get_many(
-        self, keys: Iterable[str], workers: int = 32
+        self, keys: Iterable[str], workers: int | None = None
     ) -> Iterator[tuple[str, bytes | None]]:
-        """Fetch many objects concurrently, yielding ``(key, bytes or None)`` as they arrive; at
-        most ``2 * workers`` are fetched ahead of the caller, so memory stays flat. On Ctrl-C or
+        """Fetch many objects, ``workers`` at once (None: the store's choice), yielding ``(key,
+        bytes or None)`` as they arrive; at most ``2 * workers`` are fetched ahead of the
+        caller, so memory stays flat. On Ctrl-C or
         any failure it cancels what has not started and does not wait for the rest, so an
         interrupt is never held up by a slow read."""
-        return _bounded(self.get, keys, workers)
+        return _bounded(self.get, keys, workers or WORKERS)
 
     def head_many(
         self, keys: Iterable[str], workers: int = 32
@@ -306,15 +342,13 @@ def normalise_lake_url(url: str) -> str:
     return Path(url).expanduser().absolute().as_uri()
 
 
-def _bounded(
-    call: Callable[[str], T], keys: Iterable[str], workers: int
-) -> Iterator[tuple[str, T]]:
+def _bounded(call: Callable[[K], T], keys: Iterable[K], workers: int) -> Iterator[tuple[K, T]]:
     """``call`` on each key in a :class:`Pool`, at most ``2 * workers`` submitted ahead; leaving
     early (an interrupt, a failure) cancels what has not started and waits for nothing, not even
     at the process's exit."""
     pool = Pool(workers)
     try:
-        pending: dict[Future[T], str] = {}
+        pending: dict[Future[T], K] = {}
         for key in keys:
             if len(pending) >= 2 * workers:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

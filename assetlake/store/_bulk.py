@@ -77,9 +77,11 @@ class Bulk:
             client_options=options,  # type: ignore[arg-type]
         )
 
-    def get_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
+    def get_many(
+        self, keys: Iterable[str], inflight: int | None = None
+    ) -> Iterator[tuple[str, bytes | None]]:
         """``(key, bytes or None when missing)`` for every key, in completion order."""
-        return self._many(self._get, keys)
+        return self._many(self._get, keys, inflight or INFLIGHT)
 
     def head_many(self, keys: Iterable[str]) -> Iterator[tuple[str, ObjectInfo | None]]:
         """``(key, size and ETag or None when missing)`` for every key, in completion order."""

@@ -17,6 +17,7 @@ every request (for a multipart upload, at every part's signature).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import queue
 import threading
@@ -134,38 +135,82 @@ class BulkPut:
         if size <= part_size:
             with self._budget(size):
                 found = file_checksums(path, None)
-                headers = [
-                    ("Content-Length", str(size)),
-                    ("x-amz-sdk-checksum-algorithm", "CRC32"),  # as boto3 sends it (moto needs it)
-                    ("x-amz-checksum-crc32", found.crc32),
-                ]
-                # Progress once it is sent: awscrt's progress callback would cost a GIL
-                # hand-off on its I/O thread per file.
-                self._send(key, headers, path, part_size, None, None, self.signing()).result()
+                sent: Future[None] = Future()
+                self._send(key, _single(size, found), path, part_size, _settle(sent), None, None)
+                sent.result()
             if progress:
                 progress(size)
             return found
         config = s3.S3ChecksumConfig(
             algorithm=s3.S3ChecksumAlgorithm.CRC32, location=s3.S3ChecksumLocation.HEADER
         )
-        sent = self._send(
-            key, [("Content-Length", str(size))], path, part_size, config, progress, None, PARTS
+        sent = Future()
+        self._send(
+            key, [("Content-Length", str(size))], path, part_size, _settle(sent), config, progress
         )
         try:
             return file_checksums(path, part_size)
         finally:
             sent.result()  # never leave a request behind, whatever the read did
 
+    def put_many(
+        self, files: Iterable[tuple[str, Path, int]], part_size: int, inflight: int
+    ) -> Iterator[tuple[str, FileChecksums | LakeError]]:
+        """Single PUTs of ``(key, path, size)`` files of at most ``part_size``, up to ``inflight``
+        at once and :data:`IN_FLIGHT` bytes, sent from this thread with no thread waiting on
+        any request: ``(key, checksums or the error that refused it)`` as each answer comes.
+        Measured at 30 ms a request (10,000 x 64 KiB): a thread blocked on each request gave
+        1,290 PUTs/s at 0.56 ms of CPU each, this 3,560/s at 0.25 ms. Leaving early cancels the
+        requests still running and waits for their end, so none outlives the upload."""
+        answers: queue.SimpleQueue[tuple[str, FileChecksums | LakeError, int]] = queue.SimpleQueue()
+        running: dict[str, Any] = {}
+        held = 0
+
+        def take() -> tuple[str, FileChecksums | LakeError]:
+            nonlocal held
+            key, answer, size = answers.get()
+            del running[key]
+            held -= size
+            return key, answer
+
+        try:
+            for key, path, size in files:
+                share = min(size, IN_FLIGHT)
+                while running and (len(running) >= inflight or held + share > IN_FLIGHT):
+                    yield take()
+                found = file_checksums(path, None)
+                done = functools.partial(_answered, answers, key, found, share)
+                running[key] = self._send(key, _single(size, found), path, part_size, done)
+                held += share
+            while running:
+                yield take()
+        finally:
+            for request in list(running.values()):
+                request.cancel()
+            while running:
+                take()
+
+    def _ended(
+        self,
+        key: str,
+        then: Callable[[LakeError | None], None],
+        error: Exception | None = None,
+        **reply: Any,
+    ) -> None:
+        """awscrt's end of a PUT, on its own thread: ``then`` gets None or the error's line."""
+        then(None if error is None else self._error(key, error, reply))
+
     def stored_checksums(
-        self, keys: Iterable[str]
+        self, keys: Iterable[str], inflight: int | None = None
     ) -> Iterator[tuple[str, tuple[int, str | None] | None]]:
         """``(key, (size, stored CRC32 or None) or None when missing)`` for every key, in
-        completion order: a HEAD with checksum mode each, no data read, :data:`HEADS` in flight
-        (botocore's HEAD costs ~1.7 ms of CPU under the GIL, this one a fraction of it)."""
+        completion order: a HEAD with checksum mode each, no data read, ``inflight`` (default
+        :data:`HEADS`) at once (botocore's HEAD costs ~1.7 ms of CPU under the GIL, this one a
+        fraction of it)."""
         keys = list(keys)
         pending = iter(keys)
         answers: queue.SimpleQueue[tuple[str, Any, LakeError | None]] = queue.SimpleQueue()
-        for key in itertools.islice(pending, HEADS):
+        for key in itertools.islice(pending, inflight or HEADS):
             self._head(key, answers)
         for _ in keys:
             key, answer, error = answers.get()
@@ -229,11 +274,14 @@ class BulkPut:
         headers: list[tuple[str, str]],
         path: Path,
         part_size: int,
-        checksum: Any,
-        progress: Callable[[int], None] | None,
-        signing: Any,
-        connections: int | None = None,
-    ) -> Future[None]:
+        on_done: Callable[[LakeError | None], None],
+        checksum: Any = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Any:
+        """Start a create-only PUT of ``path`` (multipart beyond ``part_size``); ``on_done``
+        gets awscrt's ``error`` and reply. A single PUT is signed with :meth:`signing`; a
+        multipart upload, with the client's provider and :data:`PARTS` parts at once. Returns
+        awscrt's request (it can be cancelled)."""
         from awscrt import http, s3
 
         request = http.HttpRequest(
@@ -241,29 +289,21 @@ class BulkPut:
             self.path + quote(self.prefix + key, safe="/~"),
             http.HttpHeaders([("Host", self.host), ("If-None-Match", "*"), *headers]),
         )
-        done: Future[None] = Future()
-
-        def on_done(error: Exception | None = None, **reply: Any) -> None:
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(self._error(key, error, reply))
-
-        self.client.make_request(
+        single = checksum is None
+        return self.client.make_request(
             type=s3.S3RequestType.PUT_OBJECT,
             request=request,
             send_filepath=str(path),
-            signing_config=signing,
+            signing_config=self.signing() if single else None,
             checksum_config=checksum,
             part_size=part_size,
             multipart_upload_threshold=part_size,
-            max_active_connections_override=connections,
-            on_done=on_done,
+            max_active_connections_override=None if single else PARTS,
+            on_done=functools.partial(self._ended, key, on_done),
             on_progress=(lambda progress_bytes, **_: progress(progress_bytes))
             if progress
             else None,
         )
-        return done
 
     def _error(
         self, key: str, error: Exception, reply: dict[str, Any], again: str = "run the upload again"
@@ -288,6 +328,38 @@ class BulkPut:
             f"lake {self.url}: cannot reach S3 ({getattr(error, 'name', type(error).__name__)}); "
             "check AWS_ENDPOINT_URL and the network"
         )
+
+
+def _single(size: int, found: FileChecksums) -> list[tuple[str, str]]:
+    """The headers of a single PUT of ``size`` bytes whose CRC32 is ``found``'s."""
+    return [
+        ("Content-Length", str(size)),
+        ("x-amz-sdk-checksum-algorithm", "CRC32"),  # as boto3 sends it (moto needs it)
+        ("x-amz-checksum-crc32", found.crc32),
+    ]
+
+
+def _settle(future: Future[None]) -> Callable[[LakeError | None], None]:
+    """An end of a PUT that settles ``future``."""
+
+    def settle(error: LakeError | None) -> None:
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    return settle
+
+
+def _answered(
+    answers: queue.SimpleQueue[tuple[str, FileChecksums | LakeError, int]],
+    key: str,
+    found: FileChecksums,
+    share: int,
+    error: LakeError | None,
+) -> None:
+    """An end of one of :meth:`BulkPut.put_many`'s PUTs: its answer, for the sending thread."""
+    answers.put((key, found if error is None else error, share))
 
 
 def _size_and_crc(headers: dict[str, str]) -> tuple[int, str | None]:

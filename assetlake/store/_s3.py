@@ -16,6 +16,7 @@ import math
 import re
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -31,6 +32,7 @@ from assetlake.checksums import FileChecksums, crc32_text, same_composite
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.store import (
     ASSET_MARKERS,
+    WORKERS,
     ObjectInfo,
     ProgressCallback,
     Store,
@@ -40,6 +42,7 @@ from assetlake.store import (
     safe_prefix,
 )
 from assetlake.store._listing import lean_session
+from assetlake.store._pool import Pool
 
 if TYPE_CHECKING:
     from assetlake.store._bulk import Bulk
@@ -203,10 +206,11 @@ class S3Store(Store):
         return meta["ContentLength"], crc if isinstance(crc, str) else None
 
     def stored_checksums(
-        self, keys: Iterable[str], workers: int = 32
+        self, keys: Iterable[str], workers: int | None = None
     ) -> Iterator[tuple[str, tuple[int, str | None] | None]]:
-        """Through awscrt (obstore's HEAD returns no checksum headers), its own HEADs in flight."""
-        return self._bulk_put.stored_checksums(map(safe_key, keys))
+        """Through awscrt (obstore's HEAD returns no checksum headers), ``workers`` HEADs in
+        flight (default :data:`~assetlake.store._bulkput.HEADS`)."""
+        return self._bulk_put.stored_checksums(map(safe_key, keys), workers)
 
     def put(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         self._put(key, data, crc32(data), overwrite)
@@ -249,6 +253,41 @@ class S3Store(Store):
                 )
         return found
 
+    def put_files(
+        self,
+        files: Iterable[tuple[str, Path]],
+        workers: int | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[str, FileChecksums | LakeError]]:
+        """Files of one part go through :meth:`BulkPut.put_many`, ``workers`` requests in flight
+        (default :data:`~assetlake.store._bulkput.CONNECTIONS`) from this thread; larger ones
+        through :meth:`put_file` meanwhile, on at most ``workers`` threads (each sends
+        :data:`~assetlake.store._bulkput.PARTS` parts at once)."""
+        from assetlake.store._bulkput import CONNECTIONS
+
+        small: list[tuple[str, Path, int]] = []
+        large: list[tuple[str, Path]] = []
+        for key, path in files:
+            size = path.stat().st_size
+            if size <= part_size_for(size, self.part_size):
+                small.append((safe_key(key), path, size))
+            else:
+                large.append((key, path))
+        sizes = {key: (path, size) for key, path, size in small}
+        with Pool(workers or WORKERS) as pool:
+            big = {pool.submit(self._put_or_refusal, item, progress): item[0] for item in large}
+            sent = self._bulk_put.put_many(small, self.part_size, workers or CONNECTIONS)
+            with contextlib.closing(sent):
+                for key, answer in sent:
+                    if isinstance(answer, LakeError):
+                        _same_size(*sizes[key])  # a read came up short: say so, not S3's error
+                    elif progress:
+                        progress(sizes[key][1])
+                    yield key, answer
+            for future in as_completed(big):
+                yield big[future], future.result()
+
     def _no_credentials(self) -> LakeError:
         return LakeError(
             f"lake {self.url}: no AWS credentials; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
@@ -276,10 +315,11 @@ class S3Store(Store):
         return Bulk(self.client, self._credentials(), self.bucket, self.prefix, self.url)
 
     def get_many(
-        self, keys: Iterable[str], workers: int = 32
+        self, keys: Iterable[str], workers: int | None = None
     ) -> Iterator[tuple[str, bytes | None]]:
-        """Through the bulk path (obstore), which keeps its own requests in flight."""
-        return self._bulk.get_many(map(safe_key, keys))
+        """Through the bulk path (obstore), ``workers`` requests in flight (default
+        :data:`~assetlake.store._bulk.INFLIGHT`)."""
+        return self._bulk.get_many(map(safe_key, keys), workers)
 
     def head_many(
         self, keys: Iterable[str], workers: int = 32

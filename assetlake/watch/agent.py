@@ -65,7 +65,7 @@ class Config:
     drop: Path
     lake: str
     journal: Path | None = None
-    workers: int = 16
+    workers: int | None = None
     window: Window | None = None
     delete_source: bool = False
     index: bool = False

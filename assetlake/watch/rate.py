@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assetlake.store import ProgressCallback, Store
 
 if TYPE_CHECKING:
     from assetlake.checksums import FileChecksums
+    from assetlake.errors import LakeError
 
 
 class RateLimit:
@@ -47,17 +49,20 @@ class RateLimit:
 def metered(store: Store, on_bytes: ProgressCallback) -> Store:
     """The same store, whose file uploads also report to ``on_bytes`` (the uploader stays the
     only writer, and keeps its own progress callback)."""
-    send = store.put_file
+    send = store.put_files
 
-    def put_file(
-        key: str, path: object, *, progress: ProgressCallback | None = None
-    ) -> FileChecksums:
+    def put_files(
+        files: Iterable[tuple[str, Path]],
+        workers: int | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[str, FileChecksums | LakeError]]:
         def sent(count: int) -> None:
             on_bytes(count)
             if progress is not None:
                 progress(count)
 
-        return send(key, path, progress=sent)  # type: ignore[arg-type]
+        return send(files, workers, progress=sent)
 
-    store.put_file = put_file  # type: ignore[method-assign]
+    store.put_files = put_files  # type: ignore[method-assign]
     return store
