@@ -431,8 +431,10 @@ def _check_stored(store: Store, plan: Plan, claimed: bytes) -> None:
     """Just before the manifest: the claim is still this upload's, and every file is stored with
     its size (another upload that took the name over, or a tool writing behind our back, stops it).
     """
+    folder = f"{plan.name}/"
+    expected = (f"{folder}{local.path}" for local in plan.files)
     stored = {
-        info.key.removeprefix(f"{plan.name}/"): info.size for info in store.list(plan.name + "/")
+        info.key.removeprefix(folder): info.size for info in store.list_expected(folder, expected)
     }
     if store.get(f"{plan.name}/{CLAIM}") != claimed:
         raise ConflictError(

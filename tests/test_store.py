@@ -426,3 +426,25 @@ def test_an_upload_refuses_a_file_link_and_writes_nothing(
         "file it points to into the asset folder instead\n"
     )
     assert list(open_store(lake).list("")) == []
+
+
+@pytest.mark.parametrize("page", [3, 1000])
+def test_a_listing_from_expected_keys_is_the_plain_listing(
+    lake: str, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    """Ranges between expected keys (three to a page, so that every range boundary, a range
+    holding more than expected and one holding less are crossed) list what a plain listing does:
+    extra objects, missing ones, objects before the first and after the last expected key, and
+    nothing outside the prefix."""
+    import assetlake.store._s3 as s3
+
+    monkeypatch.setattr(s3, "PAGE", page)
+    store = open_store(lake)
+    stored = [f"{ASSET}/d/{n:02}" for n in range(0, 40, 2)]
+    for key in [*stored, f"{ASSET}/a", f"{ASSET}/z", f"{ASSET}x/out", "other/y"]:
+        store.put(key, key.encode())
+    expected = [*stored[3:15], f"{ASSET}/d/05", f"{ASSET}/d/07", f"{ASSET}/d/99"]
+    plain = list(store.list(f"{ASSET}/"))
+    assert len(plain) == len(stored) + 2
+    assert list(store.list_expected(f"{ASSET}/", reversed(expected))) == plain
+    assert list(store.list_expected(f"{ASSET}/", [])) == plain

@@ -135,6 +135,11 @@ class Store(ABC):
         """Every object whose key starts with ``prefix`` (recursive); raises
         :class:`~assetlake.errors.TooDeepError` for a folder nested beyond any key's length."""
 
+    def list_expected(self, prefix: str, keys: Iterable[str]) -> Iterator[ObjectInfo]:
+        """:meth:`list` of ``prefix`` by a caller that knows the ``keys`` it should hold, which
+        a store may list from at once (S3 does); the same objects in the same order."""
+        return self.list(prefix)
+
     @abstractmethod
     def list_dirs(self, prefix: str = "") -> list[str]:
         """Names of the immediate sub-folders of ``prefix`` (no trailing '/')."""

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 MiB = 1 << 20
 MAX_PARTS = 10_000
 MIN_PART = 5 * MiB
+#: Keys S3 lists in one page at most.
+PAGE = 1000
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 #: Bucket names S3 accepts (today's rule, plus the upper case and '_' of older us-east-1 buckets).
 _BUCKET = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,253}[A-Za-z0-9])?")
@@ -366,6 +368,43 @@ class S3Store(Store):
                     key = item["Key"][start:]
                     if plain_key(key):  # a key no file system could hold is no object of ours
                         yield ObjectInfo(key, item["Size"], item["ETag"].strip('"'))
+
+    def list_expected(self, prefix: str, keys: Iterable[str]) -> Iterator[ObjectInfo]:
+        """The plain listing, read as ranges between every thousandth expected key at once
+        (each range is one page when it holds what was expected, and is paged on when it holds
+        more): an upload's check of its 10,000 objects costs one round trip, not ten pages in
+        turn. Same objects, same order."""
+        prefix = safe_prefix(prefix)
+        expected = sorted(key for key in keys if key.startswith(prefix))
+        bounds = expected[PAGE - 1 :: PAGE]
+        if not bounds:
+            yield from self.list(prefix)
+            return
+        ranges = list(zip(["", *bounds], [*bounds, None], strict=True))
+        with Pool(min(len(ranges), WORKERS * 2), "assetlake-list") as pool:
+            for part in pool.map(lambda bounds: self._range(prefix, *bounds), ranges):
+                yield from part
+
+    def _range(self, prefix: str, after: str, upto: str | None) -> list[ObjectInfo]:
+        """The objects under ``prefix`` after ``after`` up to ``upto`` (None: to the end)."""
+        found: list[ObjectInfo] = []
+        start = len(self.prefix)
+        while True:
+            options = {"StartAfter": self.prefix + after} if after else {}
+            with self._errors(prefix):
+                page = self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=self.prefix + prefix, MaxKeys=PAGE, **options
+                )
+            items = page.get("Contents", [])
+            for item in items:
+                key = item["Key"][start:]
+                if upto is not None and key > upto:
+                    return found
+                if plain_key(key):
+                    found.append(ObjectInfo(key, item["Size"], item["ETag"].strip('"')))
+            if not page.get("IsTruncated") or not items:
+                return found
+            after = items[-1]["Key"][start:]
 
     def swap(self, key: str, old: bytes, new: bytes) -> bool:
         info = self.head(key)
