@@ -133,3 +133,29 @@ def test_a_file_that_changes_while_uploaded_is_refused_and_resumes(
     manifest = Manifest.from_bytes(store.get(f"{folder.name}/{MANIFEST}") or b"")
     entry = next(e for e in manifest.objects if e.path == path.relative_to(folder).as_posix())
     assert (entry.size, entry.sha256) == (path.stat().st_size, sha256_file(path))
+
+
+def test_leaving_a_bulk_upload_early_waits_for_no_held_request(
+    s3_lake: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The proxy holds one small file's PUT; the caller takes every other answer and leaves.
+    Leaving cancels the held request instead of waiting for it: it returns while the request is
+    still held, and the held file was never reported sent."""
+    files = []
+    for n in range(20):
+        path = tmp_path / f"f{n:02}"
+        path.write_bytes(n.to_bytes(2, "big") * 100)
+        files.append((f"a_b/f{n:02}", path))
+    rule = proxy.add(key_endswith("/a_b/f07"), "hold")
+    store = open_store(s3_lake)
+    sent = store.put_files(files)
+    answers = [next(sent) for _ in range(19)]
+    assert rule.arrived.wait(120) and "a_b/f07" not in {key for key, _ in answers}
+    closing = threading.Thread(target=sent.close)
+    try:
+        closing.start()
+        closing.join(120)  # a guard: the close needs no release to return
+        assert not closing.is_alive() and not rule.release.is_set()
+    finally:
+        rule.release.set()
+        closing.join()

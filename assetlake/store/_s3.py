@@ -32,7 +32,6 @@ from assetlake.checksums import FileChecksums, crc32_text, same_composite
 from assetlake.errors import LakeError, ObjectExistsError, UsageError
 from assetlake.store import (
     ASSET_MARKERS,
-    WORKERS,
     ObjectInfo,
     ProgressCallback,
     Store,
@@ -40,6 +39,7 @@ from assetlake.store import (
     plain_key,
     safe_key,
     safe_prefix,
+    streams,
 )
 from assetlake.store._listing import lean_session
 from assetlake.store._pool import Pool
@@ -53,6 +53,8 @@ MAX_PARTS = 10_000
 MIN_PART = 5 * MiB
 #: Keys S3 lists in one page at most.
 PAGE = 1000
+#: Pages :meth:`S3Store.list_expected` reads at once (32,000 keys a round trip).
+LISTERS = 32
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 #: Bucket names S3 accepts (today's rule, plus the upper case and '_' of older us-east-1 buckets).
 _BUCKET = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,253}[A-Za-z0-9])?")
@@ -264,8 +266,8 @@ class S3Store(Store):
     ) -> Iterator[tuple[str, FileChecksums | LakeError]]:
         """Files of one part go through :meth:`BulkPut.put_many`, ``workers`` requests in flight
         (default :data:`~assetlake.store._bulkput.CONNECTIONS`) from this thread; larger ones
-        through :meth:`put_file` meanwhile, on at most ``workers`` threads (each sends
-        :data:`~assetlake.store._bulkput.PARTS` parts at once)."""
+        through :meth:`put_file` meanwhile, on :func:`~assetlake.store.streams` threads (each
+        sends :data:`~assetlake.store._bulkput.PARTS` parts at once)."""
         from assetlake.store._bulkput import CONNECTIONS
 
         small: list[tuple[str, Path, int]] = []
@@ -277,7 +279,7 @@ class S3Store(Store):
             else:
                 large.append((key, path))
         sizes = {key: (path, size) for key, path, size in small}
-        with Pool(workers or WORKERS) as pool:
+        with Pool(streams(workers)) as pool:
             big = {pool.submit(self._put_or_refusal, item, progress): item[0] for item in large}
             sent = self._bulk_put.put_many(small, self.part_size, workers or CONNECTIONS)
             with contextlib.closing(sent):
@@ -381,7 +383,7 @@ class S3Store(Store):
             yield from self.list(prefix)
             return
         ranges = list(zip(["", *bounds], [*bounds, None], strict=True))
-        with Pool(min(len(ranges), WORKERS * 2), "assetlake-list") as pool:
+        with Pool(min(len(ranges), LISTERS), "assetlake-list") as pool:
             for part in pool.map(lambda bounds: self._range(prefix, *bounds), ranges):
                 yield from part
 
