@@ -17,7 +17,7 @@ from botocore.credentials import RefreshableCredentials
 
 from assetlake.checksums import file_checksums
 from assetlake.errors import ObjectExistsError
-from assetlake.store import open_store
+from assetlake.store import ObjectInfo, open_store
 from assetlake.store._bulkput import BulkPut
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -142,3 +142,18 @@ def test_buckets_are_addressed_as_boto3_does(
     client = boto3.client("s3", endpoint_url=endpoint_url, region_name="us-west-2")
     bulk = BulkPut(client, client._request_signer._credentials, bucket, "", f"s3://{bucket}")
     assert (bulk.host, bulk.path) == (host, path)
+
+
+def test_put_files_answers_every_file_even_with_repeated_keys(s3_lake: str, tmp_path: Path) -> None:
+    """Every (key, path) gets its answer (the repeat: the key exists), and a file above a small
+    part size but within S3's 5 MiB minimum part is one PUT, as its manifest entry records."""
+    store = open_store(s3_lake, part_size=1 << 20)
+    small, mid = tmp_path / "small", tmp_path / "mid"
+    small.write_bytes(b"s" * 100)
+    mid.write_bytes(b"m" * (3 << 20))
+    files = [("k/x", small), ("k/x", mid), ("k/y", mid), ("k/z", small)]
+    answers = list(store.put_files(files))
+    assert sorted(key for key, _ in answers) == ["k/x", "k/x", "k/y", "k/z"]
+    assert sum(isinstance(answer, ObjectExistsError) for _, answer in answers) == 1
+    assert store.parts_for(3 << 20) is None
+    assert "-" not in (store.head("k/y") or ObjectInfo("", 0, "-")).etag

@@ -281,7 +281,8 @@ class S3Store(Store):
         sizes = {key: (path, size) for key, path, size in small}
         with Pool(streams(workers)) as pool:
             big = {pool.submit(self._put_or_refusal, item, progress): item[0] for item in large}
-            sent = self._bulk_put.put_many(small, self.part_size, workers or CONNECTIONS)
+            threshold = max(self.part_size, MIN_PART)  # what part_size_for chose above
+            sent = self._bulk_put.put_many(small, threshold, workers or CONNECTIONS)
             with contextlib.closing(sent):
                 for key, answer in sent:
                     if isinstance(answer, LakeError):
