@@ -65,7 +65,7 @@ from assetlake.errors import (
 from assetlake.naming import AssetName
 from assetlake.problems import Severity
 from assetlake.progress import Progress, ProgressReport, Tracker
-from assetlake.store import MAX_KEY_BYTES, WORKERS, Store, open_store
+from assetlake.store import MAX_KEY_BYTES, Store, open_store, streams
 
 
 @dataclass(frozen=True)
@@ -467,7 +467,7 @@ def _transfer(
 
     planned = {f"{plan.name}/{f.path}": f for f in plan.upload}
     found: dict[str, FileChecksums] = {}
-    pool = ThreadPoolExecutor(min(workers or WORKERS, WORKERS), thread_name_prefix="assetlake-hash")
+    pool = ThreadPoolExecutor(streams(workers), thread_name_prefix="assetlake-hash")
     try:
         hashed = {pool.submit(hash_skipped, f): f.path for f in plan.skip}
         sent = store.put_files(

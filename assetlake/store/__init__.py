@@ -210,9 +210,8 @@ class Store(ABC):
     ) -> Iterator[tuple[str, bytes | None]]:
         """Fetch many objects, ``workers`` at once (None: the store's choice), yielding ``(key,
         bytes or None)`` as they arrive; at most ``2 * workers`` are fetched ahead of the
-        caller, so memory stays flat. On Ctrl-C or
-        any failure it cancels what has not started and does not wait for the rest, so an
-        interrupt is never held up by a slow read."""
+        caller, so memory stays flat. On Ctrl-C or any failure it cancels what has not started
+        and does not wait for the rest, so an interrupt is never held up by a slow read."""
         return _bounded(self.get, keys, workers or WORKERS)
 
     def head_many(

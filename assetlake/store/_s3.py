@@ -274,15 +274,15 @@ class S3Store(Store):
         large: list[tuple[str, Path]] = []
         for key, path in files:
             size = path.stat().st_size
-            if size <= part_size_for(size, self.part_size):
+            if self.parts_for(size) is None:
                 small.append((safe_key(key), path, size))
             else:
                 large.append((key, path))
         sizes = {key: (path, size) for key, path, size in small}
         with Pool(streams(workers)) as pool:
             big = {pool.submit(self._put_or_refusal, item, progress): item[0] for item in large}
-            threshold = max(self.part_size, MIN_PART)  # what part_size_for chose above
-            sent = self._bulk_put.put_many(small, threshold, workers or CONNECTIONS)
+            one_part = part_size_for(0, self.part_size)  # the threshold parts_for applied
+            sent = self._bulk_put.put_many(small, one_part, workers or CONNECTIONS)
             with contextlib.closing(sent):
                 for key, answer in sent:
                     if isinstance(answer, LakeError):
@@ -364,13 +364,17 @@ class S3Store(Store):
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix + safe_prefix(prefix)
         )
-        start = len(self.prefix)
         with self._errors(prefix):
             for page in pages:
-                for item in page.get("Contents", ()):
-                    key = item["Key"][start:]
-                    if plain_key(key):  # a key no file system could hold is no object of ours
-                        yield ObjectInfo(key, item["Size"], item["ETag"].strip('"'))
+                yield from self._objects(page.get("Contents", ()))
+
+    def _objects(self, items: Iterable[dict[str, Any]]) -> Iterator[ObjectInfo]:
+        """A listing page's objects, keys relative to the lake."""
+        start = len(self.prefix)
+        for item in items:
+            key = item["Key"][start:]
+            if plain_key(key):  # a key no file system could hold is no object of ours
+                yield ObjectInfo(key, item["Size"], item["ETag"].strip('"'))
 
     def list_expected(self, prefix: str, keys: Iterable[str]) -> Iterator[ObjectInfo]:
         """The plain listing, read as ranges between every thousandth expected key at once
@@ -389,7 +393,9 @@ class S3Store(Store):
                 yield from part
 
     def _range(self, prefix: str, after: str, upto: str | None) -> list[ObjectInfo]:
-        """The objects under ``prefix`` after ``after`` up to ``upto`` (None: to the end)."""
+        """The objects under ``prefix`` after ``after`` up to ``upto`` (None: to the end); a
+        page that reaches ``upto`` ends the range, so a range holding what was expected is one
+        request."""
         found: list[ObjectInfo] = []
         start = len(self.prefix)
         while True:
@@ -399,15 +405,13 @@ class S3Store(Store):
                     Bucket=self.bucket, Prefix=self.prefix + prefix, MaxKeys=PAGE, **options
                 )
             items = page.get("Contents", [])
-            for item in items:
-                key = item["Key"][start:]
-                if upto is not None and key > upto:
-                    return found
-                if plain_key(key):
-                    found.append(ObjectInfo(key, item["Size"], item["ETag"].strip('"')))
-            if not page.get("IsTruncated") or not items:
+            inside = [i for i in items if upto is None or i["Key"][start:] <= upto]
+            found += self._objects(inside)
+            if len(inside) < len(items) or not page.get("IsTruncated") or not items:
                 return found
             after = items[-1]["Key"][start:]
+            if after == upto:
+                return found
 
     def swap(self, key: str, old: bytes, new: bytes) -> bool:
         info = self.head(key)
