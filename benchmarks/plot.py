@@ -32,7 +32,7 @@ def plot(png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(19, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(25, 9))
     fig.suptitle("assetlake against its baselines (2-core machine, moto S3 on loopback)", size=13)
 
     ax = axes[0][0]
@@ -117,9 +117,76 @@ def plot(png: Path) -> None:
         ax.set_title(f"Upload {shape}, writable latency endpoint")
         ax.legend(fontsize=8)
 
+    scale_panels(axes[0][3], axes[1][3], load("scale"))
+
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
+
+
+#: The contenders of the scale benchmark, as drawn.
+SCALE = (("assetlake index", OURS, "o-"), ("old crawl (32 boto3 threads)", BASE, "s--"),
+         ("bare GETs, obstore 256 in flight", OTHER, "^:"), ("bare GETs, boto3 32 threads", OTHER, "v--"))  # fmt: skip
+
+
+def scale_panels(rates: Any, cpu: Any, data: dict[str, Any]) -> None:
+    """The crawl's rate against latency per lake size, and where its CPU went at 30 ms."""
+    rows = data["results"]
+    for size, fill in zip(sorted({r["assets"] for r in rows}), ("none", "full"), strict=False):
+        for who, colour, style in SCALE:
+            mine = sorted((r["latency_ms"], r["assets_per_s"]) for r in rows
+                          if (r["contender"], r["assets"]) == (who, size))  # fmt: skip
+            if mine:
+                rates.plot([x for x, _ in mine], [y for _, y in mine], style, color=colour,
+                           fillstyle=fill, label=f"{who}, {size:,}")  # fmt: skip
+    rates.axhline(data["targets"]["assets_per_s"], color=OURS, linestyle=":", linewidth=1,
+                  label="target at 100,000")  # fmt: skip
+    rates.set_xlabel("latency per request (ms)")
+    rates.set_ylabel("assets/s")
+    rates.set_title("Full index against the latency endpoint")
+    rates.legend(fontsize=7)
+    crawls = [r for r in rows if r["contender"] == "assetlake index" and r["latency_ms"] == 30]
+    parts = (("cpu_ms_per_asset", "crawl process", OURS), ("workers_cpu_ms_per_asset",
+             "record workers", BASE), ("endpoint_cpu_ms_per_asset", "endpoint (S3's part)", OTHER))  # fmt: skip
+    bottom = [0.0] * len(crawls)
+    for key, label, colour in parts:
+        values = [r.get(key, 0.0) for r in crawls]
+        cpu.bar(range(len(crawls)), values, 0.5, bottom=bottom, color=colour, label=label)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    cpu.axhline(2 / data["targets"]["assets_per_s"] * 1000, color=OURS, linestyle=":",
+                label="2 cores at the target rate")  # fmt: skip
+    cpu.set_ylim(0, max(bottom, default=1.0) * 1.4)
+    cpu.set_xticks(range(len(crawls)), [f"{r['assets']:,} assets" for r in crawls])
+    cpu.set_ylabel("CPU ms per asset")
+    cpu.set_title("Where a crawl's CPU goes (30 ms a request)")
+    cpu.legend(fontsize=8, loc="upper left")
+
+
+def scale_rows(data: dict[str, Any]) -> list[str]:
+    """The scale benchmark: each full index at 30 ms against its floors, and the 1M listing."""
+    rows, at30 = [], [r for r in data["results"] if r["latency_ms"] == 30]
+    target = data["targets"]
+    for r in (r for r in at30 if r["contender"] == "assetlake index"):
+        same = {o["contender"]: o for o in at30 if o["assets"] == r["assets"]}
+        floor = same.get("bare GETs, obstore 256 in flight")
+        old = same.get("old crawl (32 boto3 threads)")
+        base = "; ".join(
+            f"{label} {o['assets_per_s']}/s"
+            for label, o in (("obstore GET floor", floor), ("old crawl", old)) if o
+        )  # fmt: skip
+        ratio = f"{r['assets_per_s'] / floor['assets_per_s']:.2f}x floor" if floor else ""
+        rows.append(
+            f"| index {r['assets']:,} assets at 30 ms | {r['assets_per_s']} assets/s, "
+            f"{r['peak_mb']:.0f} MB peak, incremental {r['incremental_s']} s | {base} | {ratio} | "
+            f">= {target['assets_per_s']:,}/s, <= {target['peak_mb']} MB |"
+        )
+    for r in data["listing"]:
+        rows.append(
+            f"| re-index of an unchanged {r['assets']:,}-asset lake at 30 ms (parallel listing) | "
+            f"{r['seconds']} s, {r['peak_mb']:.0f} MB | pages one after another >= "
+            f"{r['plain_pages_s']} s | | <= {target['incremental_1m_s']} s |"
+        )
+    return rows
 
 
 def table() -> str:
@@ -153,6 +220,7 @@ def table() -> str:
             f"| `assetlake find` end to end, {size['assets']:,} assets | "
             f"{size['cli']['median_s']} s | | | <= 0.2 s |"
         )
+    rows.extend(scale_rows(load("scale")))
     rows.extend(transfer_rows(load("transfer")))
     rows.extend(populate_rows(load("populate")))
     rows.extend(watch_rows(load("watch")))

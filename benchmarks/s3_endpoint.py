@@ -39,6 +39,8 @@ from email.utils import formatdate
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from assetlake.asset import CLAIM, COMMIT, MANIFEST, consolidate
+
 BUCKET = "synthetic-lake"
 SUBJECT0 = 100000
 #: Keys never contain this character, so ``prefix + _TOP`` sorts after every key under ``prefix``.
@@ -89,6 +91,8 @@ class SyntheticLake:
 
         self.bucket = bucket
         self.template = asset_templates()
+        #: Per (kind, subject width): a template (see files).
+        self._templates: dict[tuple[str, int], _Template] = {}
         #: The sorted file names of an asset of each kind.
         self.paths = {
             kind: sorted(self.files(self.folder(i)))
@@ -107,18 +111,57 @@ class SyntheticLake:
         return "foreign" if index % 10 == 9 else "committed"
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one lake per process
-    def files(self, folder: str) -> dict[str, Obj]:
-        """The objects of one asset folder, relative to it."""
-        from assetlake.asset import CLAIM, COMMIT, MANIFEST, consolidate
-
-        texts = self.template[1]
+    def files(self, folder: str) -> dict[str, bytes]:
+        """The objects of one asset folder, relative to it: its kind's template with this asset's
+        subject and manifest hash put in (generating a commit document costs 0.5 ms, more than
+        serving it, and every GET of a crawl is of another asset)."""
         index = _number(folder)
         subject = str(SUBJECT0 + index)
-        name = folder.rstrip("/")
-        data = {
-            "ecephys.zarr/.zarray": b'{"zarr_format": 2, "shape": [%d]}' % (index + 1),
-            "ecephys.zarr/0": hashlib.sha256(name.encode()).digest() * 32,
-        }
+        key = (self.kind(index), len(subject))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._template(index)
+        return self._from_template(template, index)
+
+    def _template(self, index: int) -> _Template:
+        """The generated files of the asset ``index``, checked to give, with the subject and the
+        manifest hash replaced, exactly the generated files of another asset of its kind and
+        subject width (else an empty template: every asset of that shape is generated in full)."""
+        files = self._generate(index)
+        subject = str(SUBJECT0 + index).encode()
+        olds = [subject] + ([_sha256(files[MANIFEST])] if MANIFEST in files else [])
+        # One pass over the commit document: a replacement is never replaced again.
+        template = _Template(index, files, re.compile(b"|".join(map(re.escape, olds[::-1]))))
+        other = next(  # the same kind (both kinds repeat every 50) and width, another subject
+            i for i in range(index + 50, index + 5000, 50) if len(str(SUBJECT0 + i)) == len(subject)
+        )
+        same = self._from_template(template, other) == self._generate(other)
+        return template if same else _Template(-1, {}, None)
+
+    def _from_template(self, template: _Template, index: int) -> dict[str, bytes]:
+        if template.pattern is None:
+            return self._generate(index)
+        old, new = str(SUBJECT0 + template.index).encode(), str(SUBJECT0 + index).encode()
+        name = self.folder(index).rstrip("/")
+        made = {path: body.replace(old, new) for path, body in template.files.items()}
+        made["ecephys.zarr/.zarray"] = _zarray(index)
+        made["ecephys.zarr/0"] = _chunk(name)
+        swaps = {old: new}
+        if MANIFEST in made:
+            made[MANIFEST] = _manifest(name)
+            swaps[_sha256(template.files[MANIFEST])] = _sha256(made[MANIFEST])
+        if COMMIT in made:
+            made[COMMIT] = template.pattern.sub(
+                lambda found: swaps[found.group()], template.files[COMMIT]
+            )
+        return made
+
+    def _generate(self, index: int) -> dict[str, bytes]:
+        """The objects of the asset ``index``, generated from the sidecar templates."""
+        texts = self.template[1]
+        subject = str(SUBJECT0 + index)
+        name = self.folder(index).rstrip("/")
+        data = {"ecephys.zarr/.zarray": _zarray(index), "ecephys.zarr/0": _chunk(name)}
         kind = self.kind(index)
         files: dict[str, bytes] = dict(data)
         if kind != "uploading":
@@ -126,7 +169,7 @@ class SyntheticLake:
         if kind != "foreign":
             files[CLAIM] = json.dumps({"claim_version": "2", "name": name}).encode()
         if kind == "committed":
-            files[MANIFEST] = json.dumps({"manifest_version": "1", "name": name}).encode()
+            files[MANIFEST] = _manifest(name)
             sidecars = {f: json.loads(files[f]) for f in texts}
             sizes = {path: len(body) for path, body in files.items()}
             document = consolidate(
@@ -139,7 +182,7 @@ class SyntheticLake:
                 f"{'0' * 64}-{len(sizes)}--{sum(sizes.values())}",  # a well-formed digest
             )
             files[COMMIT] = json.dumps(document, indent=1).encode() + b"\n"
-        return {path: Obj(body, _etag(body), _crc32(body), 0.0) for path, body in files.items()}
+        return files
 
     def get(self, key: str) -> Obj | None:
         folder, _, path = key.partition("/")
@@ -147,7 +190,8 @@ class SyntheticLake:
         position = bisect.bisect_left(self.folders, folder)
         if position == len(self.folders) or self.folders[position] != folder:
             return None
-        return self.files(folder).get(path)
+        body = self.files(folder).get(path)
+        return None if body is None else Obj(body, _etag(body), _crc32(body), 0.0)
 
     def keys_after(self, after: str) -> Iterator[str]:
         """Every key greater than ``after``, in order (file names depend on the kind only)."""
@@ -163,8 +207,35 @@ class SyntheticLake:
     def objects(self) -> Iterator[tuple[str, bytes]]:
         """Every object, for copying the lake into another server (the moto comparison test)."""
         for folder in self.folders:
-            for path, obj in sorted(self.files(folder).items()):
-                yield folder + path, obj.data
+            for path, body in sorted(self.files(folder).items()):
+                yield folder + path, body
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A reference asset's number and files, and what to find in its commit document."""
+
+    index: int
+    files: dict[str, bytes]
+    pattern: re.Pattern[bytes] | None
+
+
+def _zarray(index: int) -> bytes:
+    """The shape is padded to a fixed width (JSON allows it), so an asset's sizes depend only on
+    its kind and subject width, which its kind's template then holds."""
+    return b'{"zarr_format": 2, "shape": [%7d]}' % (index + 1)
+
+
+def _chunk(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest() * 32
+
+
+def _manifest(name: str) -> bytes:
+    return json.dumps({"manifest_version": "1", "name": name}).encode()
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).hexdigest().encode()
 
 
 def _number(folder: str) -> int:
