@@ -118,17 +118,12 @@ def hang(job: JobContext) -> dict[str, Any]:
 
 @step(label="usurped", version="1.0.0", sources={"modality": "ecephys", "level": "raw"})
 def usurped(job: JobContext) -> dict[str, Any]:
-    """Acts out a worker that stalls for a whole lease (USURPED_LEASE, which the test gives
-    populate), during which another worker claims its job as attempt 2."""
+    """Acts out another worker claiming this job as attempt 2 while attempt 1 still runs."""
     from assetlake.store import JOBS_PREFIX
 
     (key,) = job.store.list_dirs(f"{JOBS_PREFIX}usurped/")
     job.store.put(f"{JOBS_PREFIX}usurped/{key}/attempt-0002.json", b'{"host": "other"}')
-    time.sleep(USURPED_LEASE)  # the stall itself: the time for a lease to run out
     return _copy_default(job)
-
-
-USURPED_LEASE = 0.2
 
 
 @step(label="threads", version="1.0.0", sources={"modality": "ecephys", "level": "raw"})

@@ -55,7 +55,6 @@ def run_job(
     declared = reference if isinstance(reference, Step) else _step(reference)
     store = _store(lake)
     started = time.perf_counter()
-    claimed = (time.monotonic(), time.time())  # no later than the claim's own start time
     # The output's name is looked for while the claim is written: two requests, one round trip.
     with ThreadPoolExecutor(1, thread_name_prefix="assetlake-name") as pool:
         moment = pool.submit(_free_moment, declared, job, store)
@@ -77,8 +76,7 @@ def run_job(
 
     try:
         begun = moment.result()
-        held = functools.partial(_surely_held, claimed, lease, decision.attempt)
-        output, values = _build(declared, job, store, decision.attempt, begun, held, mark_done)
+        output, values = _build(declared, job, store, decision.attempt, begun, mark_done)
     except Exception as error:
         claims.record_error(store, job, decision.attempt, error, traceback.format_exc())
         return Outcome(
@@ -167,16 +165,6 @@ def _store(lake: str) -> Store:
     return open_store(lake)
 
 
-def _surely_held(claimed: tuple[float, float], lease: float, attempt: int) -> bool:
-    """Whether no other worker can have taken the job over yet: a first attempt (no earlier one
-    may finish after all) claimed less than half a lease ago, by this machine's clock and by its
-    monotonic one (which a suspended machine stops). Another worker sees the lease expire by its
-    own clock, so only a clock more than half a lease off could see it expire this soon."""
-    monotonic, wall = claimed
-    held_for = max(time.monotonic() - monotonic, time.time() - wall)
-    return attempt == 1 and held_for < lease / 2
-
-
 def _keep_lease(store: Store, job: Job, attempt: int, lease: float, stop: threading.Event) -> None:
     while not stop.wait(lease / 3):
         try:
@@ -195,12 +183,10 @@ def _build(
     store: Store,
     attempt: int,
     begun: datetime,
-    held: Callable[[], bool],
     done: Callable[[], None],
 ) -> tuple[str | None, dict[str, Any]]:
     """Run the step into a staged output named by ``begun`` and commit it, calling ``done`` beside
-    the upload's last request; (None, {}) when the job was taken over (looked for in the lake
-    unless ``held`` says no other worker can have claimed it yet)."""
+    the upload's last request; (None, {}) when the job was taken over."""
     from assetlake.builder import AssetBuilder
     from assetlake.schema import dump_sidecar
 
@@ -227,7 +213,7 @@ def _build(
             (output.path / "processing.json").write_text(dump_sidecar(processing), "utf-8")
 
             def not_taken_over() -> None:
-                if not held() and claims.superseded(store, job, attempt):
+                if claims.superseded(store, job, attempt):
                     raise _TakenOver
 
             return output.commit(store, guard=not_taken_over, then=done).name, values
