@@ -1,9 +1,10 @@
 """A loopback TCP proxy that adds a fixed latency to every HTTP request and counts what it serves.
 
-Minimal on purpose (the full synthetic S3 endpoint of issue 13 is ``benchmarks/scale.py``'s): it
-sits in front of a moto server, holds each request (the first bytes a client sends after the last
-response began) for ``latency`` seconds, like a real bucket's time to first byte, and counts the
-requests and the response bytes, which is how the benchmarks measure what a reader fetched.
+Minimal on purpose (the full synthetic S3 endpoint of issue 13 is ``benchmarks/s3_endpoint.py``):
+it sits in front of an S3 server (moto; or that endpoint, adding no latency of its own), holds
+each request (the first bytes a client sends after the last response began) for ``latency``
+seconds, like a real bucket's time to first byte, and counts the requests and the response bytes,
+which is how the benchmarks measure what a reader fetched.
 Run in its own thread with its own asyncio loop, so it never waits on the client's GIL-bound work
 for long; requests on separate connections are delayed concurrently, as S3 serves them.
 """

@@ -91,8 +91,8 @@ class SyntheticLake:
 
         self.bucket = bucket
         self.template = asset_templates()
-        #: Per (kind, subject width): a template (see files).
-        self._templates: dict[tuple[str, int], _Template] = {}
+        #: Per (kind, *widths): a template (see files).
+        self._templates: dict[tuple[str, int, int], _Template] = {}
         #: The sorted file names of an asset of each kind.
         self.paths = {
             kind: sorted(self.files(self.folder(i)))
@@ -116,8 +116,7 @@ class SyntheticLake:
         subject and manifest hash put in (generating a commit document costs 0.5 ms, more than
         serving it, and every GET of a crawl is of another asset)."""
         index = _number(folder)
-        subject = str(SUBJECT0 + index)
-        key = (self.kind(index), len(subject))
+        key = (self.kind(index), *_widths(index))
         template = self._templates.get(key)
         if template is None:
             template = self._templates[key] = self._template(index)
@@ -126,16 +125,20 @@ class SyntheticLake:
     def _template(self, index: int) -> _Template:
         """The generated files of the asset ``index``, checked to give, with the subject and the
         manifest hash replaced, exactly the generated files of another asset of its kind and
-        subject width (else an empty template: every asset of that shape is generated in full)."""
+        widths (else an empty template: every asset of that shape is generated in full)."""
         files = self._generate(index)
         subject = str(SUBJECT0 + index).encode()
         olds = [subject] + ([_sha256(files[MANIFEST])] if MANIFEST in files else [])
         # One pass over the commit document: a replacement is never replaced again.
         template = _Template(index, files, re.compile(b"|".join(map(re.escape, olds[::-1]))))
-        other = next(  # the same kind (both kinds repeat every 50) and width, another subject
-            i for i in range(index + 50, index + 5000, 50) if len(str(SUBJECT0 + i)) == len(subject)
+        others = (  # the same kind (both kinds repeat every 50) and widths, another subject
+            i
+            for step in (50, -50)
+            for i in range(index + step, max(index + 100 * step, -1), step)
+            if _widths(i) == _widths(index)
         )
-        same = self._from_template(template, other) == self._generate(other)
+        other = next(others, None)
+        same = other is not None and self._from_template(template, other) == self._generate(other)
         return template if same else _Template(-1, {}, None)
 
     def _from_template(self, template: _Template, index: int) -> dict[str, bytes]:
@@ -224,6 +227,11 @@ def _zarray(index: int) -> bytes:
     """The shape is padded to a fixed width (JSON allows it), so an asset's sizes depend only on
     its kind and subject width, which its kind's template then holds."""
     return b'{"zarr_format": 2, "shape": [%7d]}' % (index + 1)
+
+
+def _widths(index: int) -> tuple[int, int]:
+    """What an asset's sizes depend on besides its kind: the widths of its subject and shape."""
+    return len(str(SUBJECT0 + index)), len(_zarray(index))
 
 
 def _chunk(name: str) -> bytes:

@@ -1,11 +1,14 @@
 """The published catalogue at scale: what DuckDB fetches from S3 for one query, and how long
-``find --lake`` takes on a clean machine, through a loopback proxy adding S3-like latency.
+``find --lake`` takes on a clean machine, against the latency endpoint (S3-like latency).
 
 For ``--assets`` synthetic records (default 1,000,000), each candidate layout of
 ``assets.parquet`` (today's name order in one row group with the documents inside, and sorted
-layouts of several row-group sizes) is put into a moto bucket; DuckDB's ``httpfs`` then runs a
-one-subject query and a one-month query straight from S3 through :mod:`benchmarks._delay`,
-which counts the requests and bytes served. Then ``assetlake index --publish``'s real files go
+layouts of several row-group sizes) is put into the writable latency endpoint
+(:mod:`benchmarks.s3_endpoint`, which answers every request after ``--latency-ms``; moto copies a
+whole object for every ranged GET, which at 1,000,000 assets did not finish); DuckDB's ``httpfs``
+then runs a one-subject query and a one-month query straight from S3 through
+:mod:`benchmarks._delay` (adding no latency of its own), which counts the requests and bytes
+served. Then ``assetlake index --publish``'s real files go
 into a bucket and ``assetlake find --lake`` runs in a fresh process with an empty cache, timed to
 its answer (the end of its output) and to its exit (the local copy built). Results:
 ``benchmarks/results/scale_parquet.json``.
@@ -18,6 +21,7 @@ its answer (the end of its output) and to its exit (the local copy built). Resul
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -34,7 +38,7 @@ from typing import Any
 
 from assetlake.catalogue import SCHEMA, Record
 from assetlake.catalogue import publish as pub
-from assetlake.store.loopback import moto_server
+from benchmarks import s3_endpoint
 from benchmarks._delay import DelayProxy
 from benchmarks.synthetic import synthetic_records
 
@@ -262,9 +266,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                        ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
         os.environ.setdefault(var, value)
-    with moto_server(own_process=True) as moto, DelayProxy(moto, args.latency_ms / 1000) as proxy:
-        s3 = boto3.client("s3", endpoint_url=moto)
-        s3.create_bucket(Bucket=BUCKET)
+    server, endpoint = s3_endpoint.start(
+        "--writable", "--bucket", BUCKET, "--latency-ms", str(args.latency_ms)
+    )
+    with contextlib.ExitStack() as stack:
+        stack.callback(server.wait)  # type: ignore[attr-defined]
+        stack.callback(server.kill)  # type: ignore[attr-defined]
+        proxy = stack.enter_context(DelayProxy(endpoint, 0.0))
+        s3 = boto3.client("s3", endpoint_url=endpoint)
         layouts = [] if args.skip_layouts else bench_layouts(args.assets, proxy, s3,
                                                                  args.repeat)  # fmt: skip
         find_assets = args.find_assets or args.assets
