@@ -180,6 +180,20 @@ def scale_rows(data: dict[str, Any]) -> list[str]:
             f"{r['peak_mb']:.0f} MB peak, incremental {r['incremental_s']} s | {base} | {ratio} | "
             f">= {target['assets_per_s']:,}/s, <= {target['peak_mb']} MB |"
         )
+    if data.get("published"):
+        r = data["published"]
+        find, duck = r["find_lake_first_answer"], r["duckdb_one_subject"]
+        rows.append(
+            f"| `find --lake` first answer, clean cache, {r['assets']:,} assets at 30 ms | "
+            f"{find['seconds_median']} s, median of {find['runs']} | | | "
+            f"<= {target['find_lake_1m_s']} s |"
+        )
+        rows.append(
+            f"| DuckDB, one subject of the published {r['assets']:,} | "
+            f"{duck['bytes_read']:,} of {duck['file_bytes']:,} bytes "
+            f"({duck['fraction_of_file'] * 100:.2f}%), {duck['requests']} requests | | | "
+            "only the row groups needed |"
+        )
     for r in data["listing"]:
         rows.append(
             f"| re-index of an unchanged {r['assets']:,}-asset lake at 30 ms (parallel listing) | "

@@ -12,7 +12,11 @@ For each lake size and latency, on the same synthetic lake, in child processes (
   ``--baselines-upto`` assets (default 10,000): their 32 threads bound their rate whatever the
   lake's size, and at 100,000 they alone would take most of the 15 minutes the run may take;
 * the incremental re-index of the unchanged lake, and at ``--listing`` assets (default 1,000,000)
-  the parallel listing alone, which is all an incremental re-index of an unchanged lake requests.
+  the parallel listing alone, which is all an incremental re-index of an unchanged lake requests;
+* at ``--published`` assets (default 1,000,000) the published catalogue, by
+  ``benchmarks/scale_parquet.py`` in a child process (the published files as ``--publish`` writes
+  them, 50,000 records tiled): ``find --lake``'s first answer on a clean cache, and the bytes
+  DuckDB reads of ``assets.parquet`` for one subject (its layout study runs on its own).
 
 Every rate is under ``assets_per_s`` beside ``latency_ms`` and ``assets``, with the CPU the
 endpoint spent serving it (it shares the machine's cores; a real bucket costs the client none).
@@ -38,7 +42,7 @@ from typing import Any
 import s3_endpoint
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
-TARGETS = {"assets_per_s": 2000, "peak_mb": 300, "incremental_1m_s": 30}
+TARGETS = {"assets_per_s": 2000, "peak_mb": 300, "incremental_1m_s": 30, "find_lake_1m_s": 10}
 ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -200,11 +204,37 @@ def listing(assets: int, latency: float) -> dict[str, Any]:
     return row
 
 
+def published(assets: int, latency: float) -> dict[str, Any]:
+    """The published catalogue at ``assets``: scale_parquet's clean-machine find and its DuckDB
+    query of the published file (see its docstring), without its layout study."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "published.json"
+        load = os.getloadavg()[0]
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks.scale_parquet", "--assets", str(assets),
+             "--tiles", str(max(1, assets // 50_000)), "--skip-layouts", "--no-wait",
+             "--latency-ms", str(latency), "--out", str(out)],
+            cwd=root, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        report = json.loads(out.read_text())
+    row = {
+        "assets": assets,
+        "latency_ms": latency,
+        "find_lake_first_answer": report["find_lake_first_answer"],
+        "duckdb_one_subject": report["published_one_subject"],
+        "load_average": round(load, 2),
+    }
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--latencies", type=float, nargs="+", default=[0, 10, 30])
     parser.add_argument("--listing", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--published", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument(
         "--contenders", nargs="+", default=["index", "old", "floor", "floor-boto3"],
         help="index, old, floor, floor-boto3; MODE@FOLDER runs it with the assetlake package "
@@ -231,6 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for row in measure(assets, latency, contenders_for(assets))
     ]
     listings = [listing(args.listing, 30.0)] if args.listing else []
+    catalogue = published(args.published, 30.0) if args.published else None
     report = {
         "benchmark": "scale",
         "seconds": round(time.perf_counter() - started, 1),
@@ -240,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "results": results,
         "listing": listings,
+        "published": catalogue,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -240,8 +240,18 @@ def first_answer(n: int, endpoint: str, s3: Any, subject: str, runs: int, tiles:
         "answer_seconds": [round(s, 2) for s in answers],
         "local_copy_built_seconds": None if complete is None else round(complete, 1),
         "lines": lines,
+        "subject": subject,
         "target_s": TARGET_FIRST_ANSWER_S,
     }
+
+
+def published_query(proxy: DelayProxy, s3: Any, subject: str, repeat: int) -> dict[str, Any]:
+    """DuckDB's one-subject query of the ``assets.parquet`` that ``--publish`` wrote (tiled, as
+    :func:`first_answer` left it): what it fetched against the file's size."""
+    size = s3.head_object(Bucket=BUCKET, Key=pub.ASSETS)["ContentLength"]
+    found = duckdb_query(proxy, pub.ASSETS, f"subject_id = '{subject}'", repeat)
+    return {**found, "subject": subject, "file_bytes": size,
+            "fraction_of_file": round(found["bytes_read"] / size, 4)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -280,6 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         subject = next(synthetic_records(find_assets // args.tiles)).subject_id or ""
         find = first_answer(find_assets, proxy.endpoint, s3, subject, args.runs,
                                 args.tiles, not args.no_wait)  # fmt: skip
+        published = published_query(proxy, s3, find["subject"], args.repeat)
     report = {
         "benchmark": "scale_parquet",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -294,6 +305,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "layouts": layouts,
         "chosen_layout": {"sorted_by": list(pub.SORT_KEY), "row_group": pub.ROW_GROUP},
         "find_lake_first_answer": find,
+        "published_one_subject": published,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -37,6 +37,10 @@ def test_small_run_writes_results(tmp_path: Path) -> None:
     assert chosen["one_subject"]["bytes_read"] < before["one_subject"]["bytes_read"]
     find = report["find_lake_first_answer"]
     assert find["assets"] == 3000 and find["lines"] > 0
+    # DuckDB's query of the file --publish wrote finds that subject's assets, reading part of it.
+    published = report["published_one_subject"]
+    assert (published["subject"], published["rows"]) == (find["subject"], find["lines"])
+    assert 0 < published["bytes_read"] < published["file_bytes"]
     assert set(find["published_bytes"]) == {
         "assetlake-catalogue/assets.parquet",
         "assetlake-catalogue/documents.parquet",
