@@ -224,8 +224,8 @@ class _Template:
 
 
 def _zarray(index: int) -> bytes:
-    """The shape is padded to a fixed width (JSON allows it), so an asset's sizes depend only on
-    its kind and subject width, which its kind's template then holds."""
+    """The shape, padded to a fixed width (JSON allows it) up to 9,999,999, so that below that an
+    asset's sizes depend only on its kind and subject width (see :func:`_widths`)."""
     return b'{"zarr_format": 2, "shape": [%7d]}' % (index + 1)
 
 

@@ -8,9 +8,9 @@ layouts of several row-group sizes) is put into the writable latency endpoint
 whole object for every ranged GET, which at 1,000,000 assets did not finish); DuckDB's ``httpfs``
 then runs a one-subject query and a one-month query straight from S3 through
 :mod:`benchmarks._delay` (adding no latency of its own), which counts the requests and bytes
-served. Then ``assetlake index --publish``'s real files go
-into a bucket and ``assetlake find --lake`` runs in a fresh process with an empty cache, timed to
-its answer (the end of its output) and to its exit (the local copy built). Results:
+served. Then ``assetlake index --publish``'s real files go into a bucket, ``assetlake find --lake``
+runs in a fresh process with an empty cache, timed to its answer (the end of its output) and to
+its exit (the local copy built), and DuckDB queries one subject of the published file. Results:
 ``benchmarks/results/scale_parquet.json``.
 
     .venv/bin/python -m benchmarks.scale_parquet                 # 1,000,000 assets
