@@ -180,15 +180,18 @@ def test_committed_asset_refuses_more_data(local_lake: str) -> None:
         asset.commit(local_lake)
 
 
-def test_name_disagreeing_with_models_is_refused_before_staging() -> None:
+def test_name_disagreeing_with_models_is_refused_before_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temporary folder of this test's own: the shared one is written by tests running beside it.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     models = raw_models()
     description = models["data_description"].model_copy(
         update={"name": "ecephys_999_2024-03-01_14-05-09"}
     )
-    before = set(Path(tempfile.gettempdir()).glob("assetlake-*"))
     with pytest.raises(MetadataError, match=f"must equal the folder name '{RAW}'"):
         AssetBuilder.raw(description, models["subject"])
-    assert set(Path(tempfile.gettempdir()).glob("assetlake-*")) == before
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_subject_disagreeing_with_description_is_refused() -> None:
