@@ -1,5 +1,6 @@
 """The published-catalogue benchmark runs end to end on a small lake: DuckDB reads the published
-Parquet from the latency endpoint through the counting proxy, and ``find --lake`` answers on a clean cache."""
+Parquet from the latency endpoint through the counting proxy, and ``find --lake`` answers on a
+clean cache."""
 
 from __future__ import annotations
 
